@@ -1,0 +1,34 @@
+#pragma once
+// Reads newline-delimited messages from a file descriptor with a cap on line length.
+//
+// Used by one thread at a time (the protocol reader, or a downstream client's reader). A line
+// longer than the cap is skipped up to its newline and reported once as TooLong, so a hostile
+// 100 MB line costs no more than the cap in memory. Never throws; I/O errors end as Error.
+
+#include <string>
+
+namespace pymcp::jsonrpc {
+
+class LineReader {
+public:
+    enum class Status { Line, TooLong, Eof, Error };
+
+    LineReader(int fd, size_t max_line_bytes);
+
+    // Blocks until a whole line (without its "\n" or "\r\n"), a skipped over-long line, EOF or an
+    // error. A last line without a newline before EOF is returned as a Line.
+    Status next(std::string& line);
+
+private:
+    bool fill();
+
+    int fd_;
+    size_t max_line_;
+    std::string buffer_;
+    size_t start_ = 0;     // first unread byte in buffer_
+    size_t scanned_ = 0;   // bytes from start_ known to hold no newline
+    bool eof_ = false;
+    bool error_ = false;
+};
+
+}  // namespace pymcp::jsonrpc

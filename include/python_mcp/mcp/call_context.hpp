@@ -1,0 +1,80 @@
+#pragma once
+// What a tool call knows about the request that started it, and what it may send back.
+//
+// A CallContext is made by the protocol layer for each tools/call (or by the mcp bridge for each
+// nested mcp.call) and lives for the call. Tools read its cancellation token, send progress and
+// log messages through it, and hand it to nested calls as their parent. It is used by the one
+// thread that runs the call (plus the cancellation callbacks it registers); the ClientChannel
+// behind it is thread-safe. Nothing here throws except std::bad_alloc.
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "python_mcp/support/cancellation.hpp"
+
+namespace pymcp::mcp {
+
+using json = nlohmann::json;
+
+// The way back to the client that made the request. Later: server-to-client requests
+// (elicitation, sampling) are added here, so tools need no other handle on the protocol.
+class ClientChannel {
+public:
+    virtual ~ClientChannel() = default;
+    virtual void notify(const std::string& method, json params) = 0;
+    // The RFC 5424 level the client asked for with logging/setLevel ("info" by default).
+    virtual bool wants_log(const std::string& level) const = 0;
+};
+
+// A record of one nested call, for the execution's `mcp_calls` log.
+struct NestedCallRecord {
+    std::string tool;
+    double duration_ms = 0;
+    bool is_error = false;
+};
+
+class CallContext {
+public:
+    CallContext() = default;
+    CallContext(CancellationToken cancellation, json request_id, json progress_token,
+                std::shared_ptr<ClientChannel> channel);
+
+    // A context for a call made from inside this one (mcp.call from Python code): it shares the
+    // channel, has its own token (cancelled with `cancellation`), and remembers its parent.
+    CallContext nested(CancellationToken cancellation, std::string caller_session) const;
+
+    const CancellationToken& cancellation() const { return cancellation_; }
+    bool cancelled() const { return cancellation_.cancelled(); }
+    const json& request_id() const { return request_id_; }
+    const CallContext* parent() const { return parent_; }
+    int depth() const { return depth_; }
+
+    // The Python session whose code made this call ("" when the client called directly).
+    const std::string& caller_session() const { return caller_session_; }
+    // True when this call or any call above it was made by code running in `session`.
+    bool has_caller_session(const std::string& session) const;
+
+    // notifications/progress, when the request carried a progressToken; no-op otherwise.
+    // Progress values are kept strictly increasing as the spec requires.
+    void report_progress(double progress, double total = -1, const std::string& message = {});
+    // notifications/message at an RFC 5424 level, when the client's level lets it through.
+    void log(const std::string& level, const json& data, const std::string& logger = "python-mcp") const;
+
+    // Where nested calls are recorded (the python tool collects them per execution).
+    std::function<void(const NestedCallRecord&)> on_nested_call;
+
+private:
+    CancellationToken cancellation_;
+    json request_id_;
+    json progress_token_;
+    std::shared_ptr<ClientChannel> channel_;
+    const CallContext* parent_ = nullptr;
+    int depth_ = 0;
+    std::string caller_session_;
+    double last_progress_ = -1e300;
+};
+
+}  // namespace pymcp::mcp

@@ -1,0 +1,35 @@
+#pragma once
+// Reading a built-in tool's arguments. The original tools take {"input": {...}}; the same fields
+// unwrapped are accepted too. Type mistakes become ToolError with the field's name, which the
+// registry turns into an isError result the model can read and fix.
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace pymcp::tools {
+
+using json = nlohmann::json;
+
+// {"input": {...}} -> the inner object (fields beside "input" are merged in, inner ones win);
+// anything else is returned as is. Throws ToolError when "input" is present but not an object.
+json unwrap_input(const json& arguments);
+
+std::optional<std::string> get_string(const json& input, const char* key);
+std::optional<bool> get_bool(const json& input, const char* key);
+std::optional<double> get_number(const json& input, const char* key);
+std::optional<long long> get_integer(const json& input, const char* key);
+std::string require_string(const json& input, const char* key, const std::string& what_for);
+
+// An optional gate from the original tools: with --require-unlock-token every call must carry
+// the tool's `tool_unlock_token`, which its readme states. Not authentication: it makes a model
+// read the readme before it uses the tool.
+struct UnlockGate {
+    bool required = false;
+    std::string token;
+    // Throws ToolError carrying `readme` when required and the token is missing or wrong.
+    void check(const json& input, const std::string& readme) const;
+};
+
+}  // namespace pymcp::tools

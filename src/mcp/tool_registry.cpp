@@ -1,0 +1,168 @@
+#include "python_mcp/mcp/tool_registry.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace pymcp::mcp {
+
+json ToolDefinition::to_json() const {
+    json j{{"name", name}};
+    if (!title.empty()) j["title"] = title;
+    if (!description.empty()) j["description"] = description;
+    j["inputSchema"] = input_schema.is_null() ? json{{"type", "object"}} : input_schema;
+    if (!output_schema.is_null()) j["outputSchema"] = output_schema;
+    if (!annotations.is_null()) j["annotations"] = annotations;
+    if (!meta.is_null()) j["_meta"] = meta;
+    return j;
+}
+
+json text_content(const std::string& text) { return json{{"type", "text"}, {"text", text}}; }
+
+json tool_result(const std::string& text, json structured, bool is_error) {
+    json r{{"content", json::array({text_content(text)})}};
+    if (!structured.is_null()) r["structuredContent"] = std::move(structured);
+    r["isError"] = is_error;
+    return r;
+}
+
+json error_result(const std::string& message) { return tool_result(message, nullptr, true); }
+
+void ToolRegistry::add(ToolDefinition definition, ToolHandler handler) {
+    {
+        std::unique_lock lock(mutex_);
+        auto entry = std::make_shared<Entry>();
+        auto it = tools_.find(definition.name);
+        entry->order = it != tools_.end() ? it->second->order : next_order_++;
+        entry->definition = std::move(definition);
+        entry->handler = std::move(handler);
+        tools_[entry->definition.name] = std::move(entry);
+    }
+    changed();
+}
+
+bool ToolRegistry::remove(const std::string& name) {
+    bool removed;
+    {
+        std::unique_lock lock(mutex_);
+        removed = tools_.erase(name) > 0;
+    }
+    if (removed) changed();
+    return removed;
+}
+
+size_t ToolRegistry::remove_prefix(const std::string& prefix) {
+    size_t n = 0;
+    {
+        std::unique_lock lock(mutex_);
+        for (auto it = tools_.lower_bound(prefix); it != tools_.end() && it->first.rfind(prefix, 0) == 0;) {
+            it = tools_.erase(it);
+            ++n;
+        }
+    }
+    if (n) changed();
+    return n;
+}
+
+bool ToolRegistry::set_description(const std::string& name, const std::string& description) {
+    {
+        std::unique_lock lock(mutex_);
+        auto it = tools_.find(name);
+        if (it == tools_.end()) return false;
+        if (it->second->definition.description == description) return true;
+        auto entry = std::make_shared<Entry>(*it->second);
+        entry->definition.description = description;
+        it->second = std::move(entry);
+    }
+    changed();
+    return true;
+}
+
+std::vector<ToolDefinition> ToolRegistry::list() const {
+    std::vector<std::shared_ptr<const Entry>> entries;
+    {
+        std::shared_lock lock(mutex_);
+        entries.reserve(tools_.size());
+        for (const auto& [_, e] : tools_) entries.push_back(e);
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a->order < b->order; });
+    std::vector<ToolDefinition> out;
+    out.reserve(entries.size());
+    for (const auto& e : entries) out.push_back(e->definition);
+    return out;
+}
+
+std::optional<ToolDefinition> ToolRegistry::find(const std::string& name) const {
+    std::shared_lock lock(mutex_);
+    auto it = tools_.find(name);
+    if (it == tools_.end()) return std::nullopt;
+    return it->second->definition;
+}
+
+void ToolRegistry::set_miss_handler(std::function<bool(const std::string&, const CancellationToken&)> handler) {
+    miss_handler_ = std::move(handler);
+}
+
+std::optional<ToolDefinition> ToolRegistry::resolve(const std::string& name, const CancellationToken& cancel) const {
+    auto found = find(name);
+    if (!found && miss_handler_ && miss_handler_(name, cancel)) found = find(name);
+    return found;
+}
+
+size_t ToolRegistry::size() const {
+    std::shared_lock lock(mutex_);
+    return tools_.size();
+}
+
+json ToolRegistry::call(const std::string& name, const json& arguments, CallContext& context) const {
+    std::shared_ptr<const Entry> entry;
+    {
+        std::shared_lock lock(mutex_);
+        auto it = tools_.find(name);
+        if (it != tools_.end()) entry = it->second;
+    }
+    if (!entry && miss_handler_ && miss_handler_(name, context.cancellation())) {
+        std::shared_lock lock(mutex_);
+        auto it = tools_.find(name);
+        if (it != tools_.end()) entry = it->second;
+    }
+    if (!entry) throw UnknownToolError("Unknown tool: '" + name + "'");
+    if (!arguments.is_null() && !arguments.is_object())
+        throw InvalidParamsError("arguments for tool '" + name + "' must be an object");
+    static const json empty = json::object();
+    try {
+        return entry->handler(arguments.is_null() ? empty : arguments, context);
+    } catch (const ToolError& e) {
+        if (!e.result().is_null()) return e.result();
+        return error_result(e.what());
+    } catch (const InvalidParamsError&) {
+        throw;
+    } catch (const UnknownToolError& e) {
+        // A tool that itself calls an unknown tool failed; that is this tool's failure.
+        return error_result(e.what());
+    } catch (const std::exception& e) {
+        return error_result(std::string("Tool '") + name + "' failed: " + e.what());
+    }
+}
+
+size_t ToolRegistry::subscribe(std::function<void()> listener) {
+    std::lock_guard lock(listeners_mutex_);
+    auto id = next_listener_++;
+    listeners_.emplace(id, std::move(listener));
+    return id;
+}
+
+void ToolRegistry::unsubscribe(size_t id) {
+    std::lock_guard lock(listeners_mutex_);
+    listeners_.erase(id);
+}
+
+void ToolRegistry::changed() const {
+    std::vector<std::function<void()>> copy;
+    {
+        std::lock_guard lock(listeners_mutex_);
+        for (const auto& [_, l] : listeners_) copy.push_back(l);
+    }
+    for (auto& l : copy) l();
+}
+
+}  // namespace pymcp::mcp
