@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Installs whatever python_mcp needs and builds the Release binary in build/.
+#
+# Idempotent and quick when nothing changed: apt is consulted only through dpkg-query (apt-get
+# update runs only when a package is missing), `npm ci` runs only when tests/interop's
+# package-lock.json changed since the last install, and the build is incremental.
+# Works as root or as a user with sudo on a fresh Debian 12 machine.
+#
+# Everything this script prints goes to stderr: scripts/serve.sh runs it in front of the server,
+# whose stdout belongs to the MCP protocol.
+set -euo pipefail
+exec 1>&2
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+# --- apt packages -------------------------------------------------------------------------------
+packages=(
+  build-essential cmake pkg-config
+  pybind11-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
+  python3-dev python3.11-dev libsqlite3-dev
+  python3-numpy python3-pandas python3-requests python3-pytest
+  clang libclang-rt-14-dev
+)
+
+node_major() {
+  command -v node >/dev/null 2>&1 || { echo 0; return; }
+  local v
+  v="$(node --version 2>/dev/null || true)"   # v20.11.1
+  v="${v#v}"
+  v="${v%%.*}"
+  [[ "$v" =~ ^[0-9]+$ ]] && echo "$v" || echo 0
+}
+if (( $(node_major) < 18 )); then
+  packages+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)"
+  [[ "$status" == ii* ]] || missing+=("$p")
+done
+
+if (( ${#missing[@]} > 0 )); then
+  say "installing missing packages: ${missing[*]}"
+  if (( EUID == 0 )); then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    say "not root and sudo is not installed: install these packages and run again: ${missing[*]}"
+    exit 1
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+  hash -r
+  if (( $(node_major) < 18 )); then
+    say "node $(node --version 2>/dev/null || echo missing) is older than 18 even after apt; install Node >= 18"
+    exit 1
+  fi
+fi
+
+# --- npm packages for the interop tests ---------------------------------------------------------
+interop="$root/tests/interop"
+if [[ -f "$interop/package-lock.json" ]]; then
+  lock_hash="$(sha256sum "$interop/package-lock.json" | cut -d' ' -f1)"
+  stamp="$interop/node_modules/.pymcp-lock-sha256"
+  if [[ ! -f "$stamp" || "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]]; then
+    say "package-lock.json changed (or first run): npm ci in tests/interop"
+    (cd "$interop" && npm ci --no-audit --no-fund </dev/null)
+    printf '%s\n' "$lock_hash" >"$stamp"
+  fi
+fi
+
+# --- Release build ------------------------------------------------------------------------------
+# Configure only when there is no Release cache for this source tree yet; afterwards
+# `cmake --build` re-runs configuration by itself whenever a CMakeLists.txt changes.
+cache="$root/build/CMakeCache.txt"
+if [[ ! -f "$cache" ]] \
+   || ! grep -qx 'CMAKE_BUILD_TYPE:STRING=Release' "$cache" \
+   || ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$root" "$cache"; then
+  say "configuring build/ (Release)"
+  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$root/build" -j"$(nproc)"
+say "ready: $root/build/python-mcp"
