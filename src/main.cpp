@@ -1,1 +1,157 @@
-int main() { return 0; }
+// python-mcp: wiring. Takes the protocol fds, starts logging and Python, builds the registry and
+// its tools, runs the stdin reader and the shutdown watcher, and gives the main thread to
+// run_on_main_thread executions.
+//
+// Threads: main (main-thread executions), reader (stdin -> Server::handle_line), watcher
+// (signals and EOF -> shutdown), plus the pools owned by the Server and the engine.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <thread>
+
+#include "python_mcp/app/options.hpp"
+#include "python_mcp/jsonrpc/line_reader.hpp"
+#include "python_mcp/jsonrpc/message_writer.hpp"
+#include "python_mcp/mcp/server.hpp"
+#include "python_mcp/python/fd_capture.hpp"
+#include "python_mcp/python/interpreter.hpp"
+#include "python_mcp/python/session_engine.hpp"
+#include "python_mcp/support/logging.hpp"
+#include "python_mcp/support/protocol_fds.hpp"
+#include "python_mcp/tools/python_tool.hpp"
+#include "python_mcp/tools/script_store.hpp"
+
+namespace pymcp::embedded {
+extern const char* const kToolReadme;
+}
+
+namespace {
+
+int g_wake_pipe[2] = {-1, -1};  // signals and EOF wake the shutdown watcher
+
+void on_signal(int sig) {
+    char c = static_cast<char>(sig);
+    [[maybe_unused]] auto n = ::write(g_wake_pipe[1], &c, 1);
+}
+
+void install_signal_handlers() {
+    if (::pipe2(g_wake_pipe, O_CLOEXEC) != 0) {
+        std::perror("python-mcp: pipe2");
+        std::_Exit(1);
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+    // A client that went away must not kill us mid-write: EPIPE is handled where we write.
+    signal(SIGPIPE, SIG_IGN);
+}
+
+const char* const kInstructions =
+    "python-mcp runs Python code locally in an embedded CPython 3.11. Use the `python` tool with "
+    "operation 'execute' and persistent=true plus a session_id to keep variables between calls. Inside the code, "
+    "`mcp.call(name, params)` calls other tools in-process (e.g. the built-in `sqlite` tool), so large data can be "
+    "processed in code and only the summary returned. Call the python tool with operation 'readme' for the full "
+    "documentation.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace pymcp;
+    auto parsed = app::parse_options(argc, argv);
+    if (auto* code = std::get_if<int>(&parsed)) return *code;
+    const app::Options& opt = std::get<app::Options>(parsed);
+
+    install_signal_handlers();
+    ProtocolFds fds = take_protocol_fds();
+    try {
+        init_logging(fds.log, opt.log_level, opt.log_file);
+    } catch (const std::exception& e) {
+        std::string msg = std::string("python-mcp: cannot set up logging: ") + e.what() + "\n";
+        [[maybe_unused]] auto n = ::write(fds.log, msg.data(), msg.size());
+        return 2;
+    }
+
+    try {
+        python::FdCapture::install(fds.log);
+        python::start_interpreter();
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+
+    mcp::ToolRegistry registry;
+    python::EngineOptions engine_options;
+    engine_options.max_sessions = opt.max_sessions;
+    engine_options.session_ttl = std::chrono::seconds(static_cast<long long>(opt.session_ttl_s));
+    python::SessionEngine engine(engine_options, registry);
+
+    tools::ScriptStore scripts(opt.scripts_dir);
+    tools::PythonToolOptions python_options;
+    python_options.default_timeout = std::chrono::milliseconds(static_cast<long long>(opt.timeout_s * 1000));
+    python_options.default_max_output = opt.max_output;
+    python_options.gate = tools::UnlockGate{opt.require_unlock_token, "c0de5eed"};
+    python_options.readme = embedded::kToolReadme;
+    tools::PythonTool python_tool(engine, scripts, python_options);
+    python_tool.register_in(registry);
+
+    if (opt.memory_limit_mb > 0) {
+        rlimit rl{};
+        rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
+    }
+
+    jsonrpc::FdMessageSink sink(fds.out);
+    mcp::ServerOptions server_options;
+    server_options.instructions = kInstructions;
+    mcp::Server server(registry, sink, server_options);
+
+    std::thread reader([&] {
+        jsonrpc::LineReader lines(fds.in, opt.max_message_bytes);
+        std::string line;
+        for (;;) {
+            auto status = lines.next(line);
+            if (status == jsonrpc::LineReader::Status::Line) server.handle_line(line);
+            else if (status == jsonrpc::LineReader::Status::TooLong) server.handle_overlong_line(opt.max_message_bytes);
+            else break;
+        }
+        char c = 0;  // EOF
+        [[maybe_unused]] auto n = ::write(g_wake_pipe[1], &c, 1);
+    });
+    reader.detach();
+
+    std::thread watcher([&] {
+        char c = 0;
+        for (;;) {
+            ssize_t n = ::read(g_wake_pipe[0], &c, 1);
+            if (n == 1) break;
+            if (n < 0 && errno == EINTR) continue;
+            break;
+        }
+        spdlog::info("shutting down ({})", c == 0 ? "end of input" : c == SIGTERM ? "SIGTERM" : c == SIGINT ? "SIGINT" : "signal");
+        // Running work is interrupted and gets a moment to finish cleanly (a script save or a
+        // sqlite transaction completes or rolls back); then we leave without finalising Python,
+        // which could hang on threads user code left behind.
+        server.begin_shutdown();
+        engine.interrupt_all();
+        server.wait_idle(std::chrono::milliseconds(1000));
+        spdlog::default_logger()->flush();
+        sink.close();
+        std::_Exit(0);
+    });
+    watcher.detach();
+
+    python::MainThreadExecutor::instance().run();
+    return 0;
+}

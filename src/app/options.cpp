@@ -1,1 +1,66 @@
-// placeholder: filled in by its owner
+#include "python_mcp/app/options.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "python_mcp/support/logging.hpp"
+#include "python_mcp/support/paths.hpp"
+
+namespace pymcp::app {
+
+std::variant<Options, int> parse_options(int argc, char** argv) {
+    Options o;
+    std::string scripts_dir, data_dir;
+    CLI::App app{"python-mcp: an MCP server (stdio) that runs Python in an embedded CPython 3.11 with persistent "
+                 "sessions; code calls other MCP tools in-process through the `mcp` module.",
+                 "python-mcp"};
+    app.set_version_flag("--version", std::string("python-mcp ") + PYMCP_VERSION);
+    app.add_option("--scripts-dir", scripts_dir, "Folder of saved scripts (default: $XDG_DATA_HOME/python-mcp/python_scripts)");
+    app.add_option("--data-dir", data_dir, "Folder where sqlite database names resolve (default: $XDG_DATA_HOME/python-mcp/databases)");
+    app.add_option("--timeout", o.timeout_s, "Default execute timeout in seconds")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--max-output", o.max_output, "Default bytes of stdout and of stderr kept per execution (head and tail)")
+        ->check(CLI::Range(static_cast<size_t>(64), static_cast<size_t>(1) << 32))->capture_default_str();
+    app.add_option("--max-message-bytes", o.max_message_bytes, "Longest accepted JSON-RPC input line in bytes")
+        ->check(CLI::Range(static_cast<size_t>(256), static_cast<size_t>(1) << 34))->capture_default_str();
+    app.add_option("--max-sessions", o.max_sessions, "Most persistent sessions at once")
+        ->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--session-ttl", o.session_ttl_s, "Seconds an idle session lives (0: until cleared)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_flag("--require-unlock-token", o.require_unlock_token,
+                 "Require each tool's tool_unlock_token (stated in its readme), as the original tools did");
+    app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off (logs go to stderr)")
+        ->check([](const std::string& v) {
+            try {
+                parse_log_level(v);
+                return std::string();
+            } catch (const std::exception& e) {
+                return std::string(e.what());
+            }
+        })
+        ->capture_default_str();
+    app.add_option("--log-file", o.log_file, "Also write logs to this file");
+    app.add_option("--config", o.config_file,
+                   "Downstream MCP servers, in Claude Desktop's format: {\"mcpServers\": {name: {command, args, env, cwd}}}");
+    app.add_flag("--expose-downstream", o.expose_downstream,
+                 "Also list downstream tools to the client as <server>.<tool> and forward calls to them");
+    app.add_option("--downstream-timeout", o.downstream_timeout_s, "Seconds a downstream tool call may take")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--memory-limit", o.memory_limit_mb,
+                   "Address-space limit in MiB (RLIMIT_AS): allocations beyond it raise MemoryError (0: none)")
+        ->capture_default_str();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help and --version print to stdout and exit 0 before the protocol starts; errors go to stderr.
+        return app.exit(e, std::cout, std::cerr);
+    }
+    auto root = default_data_root();
+    o.scripts_dir = scripts_dir.empty() ? root / "python_scripts" : std::filesystem::path(scripts_dir);
+    o.data_dir = data_dir.empty() ? root / "databases" : std::filesystem::path(data_dir);
+    return o;
+}
+
+}  // namespace pymcp::app

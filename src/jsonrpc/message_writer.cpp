@@ -28,4 +28,9 @@ bool FdMessageSink::send(const nlohmann::json& message) {
     return true;
 }
 
+void FdMessageSink::close() {
+    std::lock_guard lock(mutex_);
+    broken_ = true;
+}
+
 }  // namespace pymcp::jsonrpc

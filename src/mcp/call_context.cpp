@@ -1,37 +1,46 @@
 #include "python_mcp/mcp/call_context.hpp"
 
+#include <algorithm>
+#include <mutex>
+
 namespace pymcp::mcp {
+
+// Shared by a request's context and every context derived from it, so progress stays strictly
+// increasing however many nested calls report it.
+struct CallContext::ProgressState {
+    std::mutex mutex;
+    double last = -1e300;
+};
 
 CallContext::CallContext(CancellationToken cancellation, json request_id, json progress_token,
                          std::shared_ptr<ClientChannel> channel)
     : cancellation_(std::move(cancellation)),
       request_id_(std::move(request_id)),
       progress_token_(std::move(progress_token)),
-      channel_(std::move(channel)) {}
+      channel_(std::move(channel)),
+      progress_(std::make_shared<ProgressState>()) {}
 
 CallContext CallContext::nested(CancellationToken cancellation, std::string caller_session) const {
-    CallContext child;
+    CallContext child = *this;
     child.cancellation_ = std::move(cancellation);
-    child.request_id_ = request_id_;
-    child.channel_ = channel_;
-    child.parent_ = this;
     child.depth_ = depth_ + 1;
-    child.caller_session_ = std::move(caller_session);
+    child.caller_sessions_.push_back(std::move(caller_session));
+    child.on_nested_call = nullptr;
     return child;
 }
 
 bool CallContext::has_caller_session(const std::string& session) const {
-    for (const CallContext* c = this; c; c = c->parent_)
-        if (c->caller_session_ == session) return true;
-    return false;
+    return std::find(caller_sessions_.begin(), caller_sessions_.end(), session) != caller_sessions_.end();
 }
 
 void CallContext::report_progress(double progress, double total, const std::string& message) {
-    const CallContext* root = this;
-    while (root->parent_) root = root->parent_;
-    if (!channel_ || root->progress_token_.is_null() || progress <= last_progress_) return;
-    last_progress_ = progress;
-    json params{{"progressToken", root->progress_token_}, {"progress", progress}};
+    if (!channel_ || progress_token_.is_null() || !progress_) return;
+    {
+        std::lock_guard lock(progress_->mutex);
+        if (progress <= progress_->last) return;
+        progress_->last = progress;
+    }
+    json params{{"progressToken", progress_token_}, {"progress", progress}};
     if (total >= 0) params["total"] = total;
     if (!message.empty()) params["message"] = message;
     channel_->notify("notifications/progress", std::move(params));

@@ -1,1 +1,190 @@
-// placeholder: filled in by its owner
+// The `mcp` and `_pymcp` embedded modules. Defined at global scope in a source of the OBJECT
+// library that goes into the executable, so the linker keeps their static registration.
+
+#include <pybind11/embed.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+
+#include "python_mcp/bridge/bridge.hpp"
+#include "python_mcp/python/py_json.hpp"
+
+namespace py = pybind11;
+using nlohmann::json;
+using pymcp::python::Execution;
+
+namespace pymcp::bridge {
+namespace {
+
+mcp::ToolRegistry* g_registry = nullptr;
+PyObject* g_interrupted = nullptr;  // _pymcp.ExecutionInterrupted
+PyObject* g_tool_error = nullptr;   // mcp.ToolError
+PyObject* g_current = nullptr;      // the runtime's ContextVar
+
+std::shared_ptr<Execution> current_execution() {
+    if (!g_current) return nullptr;
+    PyObject* value = nullptr;
+    if (PyContextVar_Get(g_current, nullptr, &value) != 0 || !value) {
+        PyErr_Clear();
+        return nullptr;
+    }
+    auto holder = py::reinterpret_steal<py::object>(value);
+    if (holder.is_none()) return nullptr;
+    try {
+        return holder.cast<std::shared_ptr<Execution>>();
+    } catch (const py::cast_error&) {
+        return nullptr;
+    }
+}
+
+[[noreturn]] void raise_tool_error(const std::string& message, const json& result) {
+    py::object error = py::reinterpret_borrow<py::object>(g_tool_error)(message);
+    error.attr("result") = result.is_null() ? py::object(py::none()) : python::json_to_py(result);
+    error.attr("message") = message;
+    PyErr_SetObject(g_tool_error, error.ptr());
+    throw py::error_already_set();
+}
+
+std::string error_text(const json& result) {
+    std::string text;
+    if (result.contains("content") && result["content"].is_array())
+        for (const auto& c : result["content"])
+            if (c.is_object() && c.value("type", "") == "text" && c.contains("text") && c["text"].is_string()) {
+                if (!text.empty()) text += "\n";
+                text += c["text"].get<std::string>();
+            }
+    return text.empty() ? "the tool reported an error" : text;
+}
+
+py::object call_tool(const std::string& name, py::object params) {
+    if (!g_registry) throw std::runtime_error("mcp.call is not available: no tool registry");
+    json arguments = params.is_none() ? json::object() : python::py_to_json(params, "params");
+    if (!arguments.is_object())
+        throw py::type_error("mcp.call(name, params): params must be a dict, not " +
+                             std::string(Py_TYPE(params.ptr())->tp_name));
+    auto execution = current_execution();
+    mcp::CallContext context = execution ? execution->nested_context() : mcp::CallContext{};
+    json result;
+    std::string failure;
+    auto start = std::chrono::steady_clock::now();
+    {
+        py::gil_scoped_release nogil;
+        try {
+            result = g_registry->call(name, arguments, context);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+    }
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    bool is_error = !failure.empty() || result.value("isError", false);
+    if (execution) {
+        execution->record_call({name, ms, is_error});
+        if (execution->interrupted()) {
+            PyErr_SetString(g_interrupted, ("interrupted while calling tool '" + name + "'").c_str());
+            throw py::error_already_set();
+        }
+    }
+    if (!failure.empty()) raise_tool_error(failure, nullptr);
+    if (result.value("isError", false)) raise_tool_error(error_text(result), result);
+    return python::json_to_py(result);
+}
+
+py::list list_tools(py::object server) {
+    if (!g_registry) return py::list();
+    std::string wanted = server.is_none() ? std::string() : server.cast<std::string>();
+    py::list out;
+    for (const auto& def : g_registry->list()) {
+        std::string srv, tool;
+        if (def.meta.is_object()) {
+            srv = def.meta.value("server", "");
+            tool = def.meta.value("tool", "");
+        }
+        if (!wanted.empty() && srv != wanted) continue;
+        py::dict d;
+        d["name"] = def.name;
+        d["description"] = def.description;
+        d["input_schema"] = python::json_to_py(def.input_schema);
+        if (!def.output_schema.is_null()) d["output_schema"] = python::json_to_py(def.output_schema);
+        d["server"] = srv.empty() ? py::object(py::none()) : py::object(py::str(srv));
+        d["tool"] = tool.empty() ? py::object(py::str(def.name)) : py::object(py::str(tool));
+        out.append(std::move(d));
+    }
+    return out;
+}
+
+}  // namespace
+
+void set_registry(mcp::ToolRegistry* registry) { g_registry = registry; }
+
+PyObject* execution_interrupted_type() { return g_interrupted; }
+
+py::object wrap_execution(const std::shared_ptr<Execution>& execution) { return py::cast(execution); }
+
+void attach_runtime() {
+    py::module_ runtime = py::module_::import("_pymcp_runtime");
+    py::module_ m = py::module_::import("mcp");
+    g_current = runtime.attr("current").ptr();
+    Py_INCREF(g_current);
+    m.attr("__getattr__") = runtime.attr("module_getattr");
+    m.attr("__dir__") = runtime.attr("module_dir");
+    m.attr("search_tools") = runtime.attr("search_tools");
+    m.attr("Content") = runtime.attr("Content");
+}
+
+}  // namespace pymcp::bridge
+
+PYBIND11_EMBEDDED_MODULE(_pymcp, m) {
+    m.doc() = "python-mcp runtime internals";
+    pymcp::bridge::g_interrupted =
+        PyErr_NewExceptionWithDoc("_pymcp.ExecutionInterrupted",
+                                  "Raised in running code when its time-out passes or the client cancels it. "
+                                  "A BaseException, so `except Exception` does not swallow it.",
+                                  PyExc_BaseException, nullptr);
+    m.attr("ExecutionInterrupted") = py::reinterpret_borrow<py::object>(pymcp::bridge::g_interrupted);
+    py::class_<Execution, std::shared_ptr<Execution>>(m, "Execution")
+        .def("write", [](Execution& e, int stream, const std::string& s) { return e.write(stream, s); })
+        .def("sleep",
+             [](Execution& e, double seconds) {
+                 if (seconds < 0) throw py::value_error("sleep length must be non-negative");
+                 bool interrupted;
+                 {
+                     py::gil_scoped_release nogil;
+                     interrupted = e.sleep(seconds);
+                 }
+                 if (interrupted) {
+                     PyErr_SetString(pymcp::bridge::g_interrupted, "interrupted during time.sleep()");
+                     throw py::error_already_set();
+                 }
+             })
+        .def("check_interrupt",
+             [](Execution& e) {
+                 if (e.interrupted()) {
+                     PyErr_SetString(pymcp::bridge::g_interrupted, "interrupted while waiting");
+                     throw py::error_already_set();
+                 }
+             })
+        .def("interrupted", &Execution::interrupted)
+        .def("interrupt_reason", &Execution::interrupt_reason)
+        .def_property_readonly("session_id", &Execution::session_id);
+}
+
+PYBIND11_EMBEDDED_MODULE(mcp, m) {
+    m.doc() =
+        "Call MCP tools from Python.\n\n"
+        "mcp.call(name, params) -> result dict {content, structuredContent, isError}\n"
+        "mcp.list_tools(server=None) -> [{name, description, input_schema, server, tool}]\n"
+        "mcp.search_tools(query) -> [{name, server, description}]\n"
+        "mcp.<server>.<tool>(**arguments) -> the unwrapped result\n"
+        "mcp.ToolError: raised when a tool fails; .result holds the whole result.";
+    pymcp::bridge::g_tool_error = PyErr_NewExceptionWithDoc(
+        "mcp.ToolError", "A tool call failed. `.result` is the tool's whole result (or None).", PyExc_Exception,
+        nullptr);
+    m.attr("ToolError") = py::reinterpret_borrow<py::object>(pymcp::bridge::g_tool_error);
+    m.def("call", &pymcp::bridge::call_tool, py::arg("name"), py::arg("params") = py::none(),
+          "Calls the MCP tool `name` with `params` (a dict; built-ins also take the original "
+          "{'input': {...}} form) and returns its result as a dict. Raises mcp.ToolError when the "
+          "tool fails, is unknown, or the params are invalid.");
+    m.def("list_tools", &pymcp::bridge::list_tools, py::arg("server") = py::none(),
+          "Every tool code can call, with its description and input schema; only one server's "
+          "with server='name'.");
+}

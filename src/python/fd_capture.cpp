@@ -1,1 +1,98 @@
-// placeholder: filled in by its owner
+#include "python_mcp/python/fd_capture.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+namespace pymcp::python {
+
+namespace {
+FdCapture* g_instance = nullptr;
+
+void write_all(int fd, const char* p, size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        p += w;
+        n -= static_cast<size_t>(w);
+    }
+}
+}  // namespace
+
+FdCapture& FdCapture::install(int log_fd) {
+    if (!g_instance) g_instance = new FdCapture(log_fd);  // lives until the process exits
+    return *g_instance;
+}
+
+FdCapture* FdCapture::instance() { return g_instance; }
+
+FdCapture::FdCapture(int log_fd) : log_fd_(log_fd) {
+    for (int stream = 0; stream < 2; ++stream) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+        // The read end is ours alone and never blocks; the write end becomes fd 1 or fd 2, which
+        // children inherit (dup2 clears close-on-exec on the new number).
+        ::fcntl(p[0], F_SETFL, O_NONBLOCK);
+        if (::dup2(p[1], stream + 1) < 0) throw std::system_error(errno, std::generic_category(), "dup2");
+        ::close(p[1]);
+        ::fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+        read_fds_[stream] = p[0];
+    }
+    reader_ = std::thread([this] { reader_loop(); });
+    reader_.detach();
+}
+
+uint64_t FdCapture::begin(OutputBuffer* out, OutputBuffer* err) {
+    std::lock_guard lock(mutex_);
+    drain_locked();  // what came before belongs to nobody running now
+    bool overlapped = !active_.empty();
+    for (auto& a : active_) a.overlapped = true;
+    uint64_t token = next_token_++;
+    active_.push_back({token, out, err, overlapped});
+    return token;
+}
+
+void FdCapture::end(uint64_t token) {
+    std::lock_guard lock(mutex_);
+    drain_locked();
+    active_.erase(std::remove_if(active_.begin(), active_.end(), [&](const Active& a) { return a.token == token; }),
+                  active_.end());
+}
+
+void FdCapture::route_locked(int stream, const char* data, size_t n) {
+    if (active_.size() == 1 && !active_[0].overlapped) {
+        OutputBuffer* target = stream == 0 ? active_[0].out : active_[0].err;
+        if (target && target->write(std::string_view(data, n))) return;
+    }
+    write_all(log_fd_, data, n);
+}
+
+void FdCapture::drain_locked() {
+    char buf[65536];
+    for (int stream = 0; stream < 2; ++stream) {
+        for (;;) {
+            ssize_t n = ::read(read_fds_[stream], buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            route_locked(stream, buf, static_cast<size_t>(n));
+        }
+    }
+}
+
+void FdCapture::reader_loop() {
+    pollfd fds[2] = {{read_fds_[0], POLLIN, 0}, {read_fds_[1], POLLIN, 0}};
+    for (;;) {
+        int r = ::poll(fds, 2, -1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return;
+        std::lock_guard lock(mutex_);
+        drain_locked();
+    }
+}
+
+}  // namespace pymcp::python

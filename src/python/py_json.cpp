@@ -1,1 +1,182 @@
-// placeholder: filled in by its owner
+#include "python_mcp/python/py_json.hpp"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+using nlohmann::json;
+
+namespace pymcp::python {
+
+namespace {
+
+constexpr int kMaxDepth = 200;
+
+// The path is only turned into text when something fails.
+struct PathStep {
+    PyObject* key;  // a str key, or nullptr for an index
+    Py_ssize_t index;
+};
+
+std::string render_path(const char* root, const std::vector<PathStep>& path) {
+    std::string out = root;
+    for (const auto& s : path) {
+        if (s.key) {
+            Py_ssize_t n;
+            const char* k = PyUnicode_AsUTF8AndSize(s.key, &n);
+            if (!k) {
+                PyErr_Clear();
+                out += "[?]";
+            } else {
+                out += "['" + std::string(k, n) + "']";
+            }
+        } else {
+            out += "[" + std::to_string(s.index) + "]";
+        }
+    }
+    return out;
+}
+
+class Walker {
+public:
+    explicit Walker(const char* root) : root_(root) {}
+
+    json walk(PyObject* o) {
+        if (o == Py_None) return nullptr;
+        if (o == Py_True) return true;
+        if (o == Py_False) return false;
+        if (PyUnicode_Check(o)) return string_of(o);
+        if (PyLong_Check(o)) return integer_of(o);
+        if (PyFloat_Check(o)) {
+            double d = PyFloat_AS_DOUBLE(o);
+            if (!std::isfinite(d))
+                throw py::value_error(std::string(std::isnan(d) ? "NaN" : "Infinity") + " at " + here() +
+                                      " is not valid JSON");
+            return d;
+        }
+        if (static_cast<int>(path_.size()) >= kMaxDepth)
+            throw py::value_error("value nested deeper than " + std::to_string(kMaxDepth) + " levels at " + here());
+        if (PyDict_Check(o)) {
+            json obj = json::object();
+            PyObject *k, *v;
+            Py_ssize_t pos = 0;
+            while (PyDict_Next(o, &pos, &k, &v)) {
+                if (!PyUnicode_Check(k))
+                    throw py::type_error("dict key " + repr_of(k) + " at " + here() +
+                                         " is not a str (JSON object keys are strings)");
+                path_.push_back({k, 0});
+                obj[string_of(k)] = walk(v);
+                path_.pop_back();
+            }
+            return obj;
+        }
+        if (PyList_Check(o) || PyTuple_Check(o)) {
+            Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+            PyObject** items = PySequence_Fast_ITEMS(o);
+            json arr = json::array();
+            arr.get_ref<json::array_t&>().reserve(static_cast<size_t>(n));
+            for (Py_ssize_t i = 0; i < n; ++i) {
+                path_.push_back({nullptr, i});
+                arr.push_back(walk(items[i]));
+                path_.pop_back();
+            }
+            return arr;
+        }
+        throw py::type_error("Object of type " + std::string(Py_TYPE(o)->tp_name) + " at " + here() +
+                             " is not JSON serializable (use dict, list, tuple, str, int, float, bool or None)");
+    }
+
+private:
+    std::string here() const { return render_path(root_, path_); }
+
+    static std::string repr_of(PyObject* o) {
+        PyObject* r = PyObject_Repr(o);
+        if (!r) {
+            PyErr_Clear();
+            return "?";
+        }
+        const char* s = PyUnicode_AsUTF8(r);
+        std::string out = s ? s : "?";
+        if (!s) PyErr_Clear();
+        Py_DECREF(r);
+        return out;
+    }
+
+    std::string string_of(PyObject* o) {
+        Py_ssize_t n;
+        const char* s = PyUnicode_AsUTF8AndSize(o, &n);
+        if (!s) {
+            PyErr_Clear();
+            throw py::value_error("string at " + here() + " cannot be encoded as UTF-8 (lone surrogate?)");
+        }
+        return std::string(s, static_cast<size_t>(n));
+    }
+
+    json integer_of(PyObject* o) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (!overflow) return v;
+        if (overflow > 0) {
+            unsigned long long u = PyLong_AsUnsignedLongLong(o);
+            if (!PyErr_Occurred()) return u;
+            PyErr_Clear();
+        }
+        throw py::value_error("integer at " + here() +
+                              " does not fit in 64 bits; JSON numbers here are limited to 64-bit integers "
+                              "(pass it as a string: str(n))");
+    }
+
+    const char* root_;
+    std::vector<PathStep> path_;
+};
+
+}  // namespace
+
+json py_to_json(py::handle value, const char* root_name) { return Walker(root_name).walk(value.ptr()); }
+
+py::object json_to_py(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null:
+            return py::none();
+        case json::value_t::boolean:
+            return py::bool_(v.get<bool>());
+        case json::value_t::number_integer:
+            return py::reinterpret_steal<py::object>(PyLong_FromLongLong(v.get<long long>()));
+        case json::value_t::number_unsigned:
+            return py::reinterpret_steal<py::object>(PyLong_FromUnsignedLongLong(v.get<unsigned long long>()));
+        case json::value_t::number_float:
+            return py::reinterpret_steal<py::object>(PyFloat_FromDouble(v.get<double>()));
+        case json::value_t::string: {
+            const auto& s = v.get_ref<const std::string&>();
+            PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+            if (!o) throw py::error_already_set();
+            return py::reinterpret_steal<py::object>(o);
+        }
+        case json::value_t::array: {
+            PyObject* list = PyList_New(static_cast<Py_ssize_t>(v.size()));
+            if (!list) throw py::error_already_set();
+            auto owner = py::reinterpret_steal<py::object>(list);
+            Py_ssize_t i = 0;
+            for (const auto& item : v) PyList_SET_ITEM(list, i++, json_to_py(item).release().ptr());
+            return owner;
+        }
+        case json::value_t::object: {
+            py::dict d;
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                PyObject* key = PyUnicode_DecodeUTF8(it.key().data(), static_cast<Py_ssize_t>(it.key().size()), "replace");
+                if (!key) throw py::error_already_set();
+                auto k = py::reinterpret_steal<py::object>(key);
+                auto val = json_to_py(it.value());
+                if (PyDict_SetItem(d.ptr(), k.ptr(), val.ptr()) != 0) throw py::error_already_set();
+            }
+            return std::move(d);
+        }
+        case json::value_t::binary:
+        case json::value_t::discarded:
+        default:
+            return py::none();
+    }
+}
+
+}  // namespace pymcp::python

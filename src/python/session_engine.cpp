@@ -1,1 +1,447 @@
-// placeholder: filled in by its owner
+#include "python_mcp/python/session_engine.hpp"
+
+#include <pybind11/embed.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <thread>
+
+#include "python_mcp/bridge/bridge.hpp"
+#include "python_mcp/python/execution.hpp"
+#include "python_mcp/python/fd_capture.hpp"
+#include "python_mcp/python/interpreter.hpp"
+
+namespace py = pybind11;
+using Clock = std::chrono::steady_clock;
+
+namespace pymcp::python {
+
+namespace {
+
+// A py::object that takes the GIL to die, wherever its owner is destroyed.
+struct GilObject {
+    py::object* object = nullptr;
+    GilObject() = default;
+    GilObject(const GilObject&) = delete;
+    GilObject& operator=(const GilObject&) = delete;
+    ~GilObject() { reset(); }
+    void reset() {
+        if (!object) return;
+        py::gil_scoped_acquire gil;
+        delete object;
+        object = nullptr;
+    }
+};
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(ms.count()) / 1000.0);
+    return buf;
+}
+
+}  // namespace
+
+struct SessionEngine::Session {
+    std::string id;
+    bool persistent = false;
+    GilObject globals;  // created on first run, under the GIL
+    std::chrono::system_clock::time_point created = std::chrono::system_clock::now();
+    std::chrono::system_clock::time_point last_used = created;
+    Clock::time_point last_used_steady = Clock::now();
+    // GUARDED_BY(engine sessions_mutex_):
+    std::deque<std::shared_ptr<Job>> queue;
+    bool draining = false;
+    std::shared_ptr<Job> current;
+    size_t executions = 0;
+    size_t variables = 0;  // counted after each run, so listing needs no GIL
+};
+
+struct SessionEngine::Job {
+    ExecRequest request;
+    std::shared_ptr<Execution> execution;
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool done = false;        // GUARDED_BY(mutex)
+    ExecOutcome outcome;      // written before done is set, read after
+    std::atomic<bool> running{false};
+    unsigned long thread_id = 0;
+};
+
+// Posts ExecutionInterrupted into interrupted jobs until they stop. Its own thread, because
+// posting needs the GIL and C code may hold the GIL for a long time.
+class SessionEngine::Interrupter {
+public:
+    Interrupter() : thread_([this] { loop(); }) {}
+    ~Interrupter() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+    void request(const std::shared_ptr<Job>& job) {
+        {
+            std::lock_guard lock(mutex_);
+            targets_.push_back(job);
+        }
+        wake_.notify_all();
+    }
+
+private:
+    void loop() {
+        auto hooks = python_thread_hooks();
+        hooks.on_start();
+        std::unique_lock lock(mutex_);
+        while (!stop_) {
+            wake_.wait(lock, [&] { return stop_ || !targets_.empty(); });
+            if (stop_) break;
+            auto targets = targets_;
+            lock.unlock();
+            std::vector<std::weak_ptr<Job>> still;
+            {
+                py::gil_scoped_acquire gil;
+                for (auto& weak : targets) {
+                    auto job = weak.lock();
+                    if (!job) continue;
+                    // running is only changed with the GIL held, so a job seen running here
+                    // cannot have moved on to other code before the exception is posted; the
+                    // worker clears any late one once it has stopped.
+                    if (job->running.load() && job->thread_id) {
+                        PyThreadState_SetAsyncExc(job->thread_id, bridge::execution_interrupted_type());
+                        still.push_back(weak);
+                    } else if (!job->running.load()) {
+                        std::lock_guard jl(job->mutex);
+                        if (!job->done) still.push_back(weak);  // queued or not yet started
+                    }
+                }
+            }
+            lock.lock();
+            // Keep new requests that came in meanwhile, drop the finished ones.
+            std::vector<std::weak_ptr<Job>> merged = std::move(still);
+            for (size_t i = targets.size(); i < targets_.size(); ++i) merged.push_back(targets_[i]);
+            targets_ = std::move(merged);
+            if (!targets_.empty()) wake_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_; });
+        }
+        lock.unlock();
+        hooks.on_stop();
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::vector<std::weak_ptr<Job>> targets_;  // GUARDED_BY(mutex_)
+    bool stop_ = false;                        // GUARDED_BY(mutex_)
+    std::thread thread_;
+};
+
+namespace {
+// The runtime's functions, looked up once (GIL held when used).
+struct RuntimeFns {
+    py::object run, new_namespace, count_variables;
+};
+RuntimeFns* g_fns = nullptr;
+}  // namespace
+
+SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
+    : options_(options), interrupter_(std::make_unique<Interrupter>()), last_expiry_check_(Clock::now()) {
+    {
+        py::gil_scoped_acquire gil;
+        bridge::set_registry(&registry);
+        bridge::attach_runtime();
+        if (!g_fns) {
+            py::module_ rt = py::module_::import("_pymcp_runtime");
+            g_fns = new RuntimeFns{rt.attr("run"), rt.attr("new_namespace"), rt.attr("count_variables")};
+        }
+    }
+    pool_ = std::make_unique<ElasticPool>("python", options_.max_threads, python_thread_hooks());
+}
+
+SessionEngine::~SessionEngine() {
+    interrupt_all();
+    pool_.reset();  // joins; running code must have stopped
+    interrupter_.reset();
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.clear();
+}
+
+std::shared_ptr<SessionEngine::Session> SessionEngine::session_for(const ExecRequest& request) {
+    if (!request.persistent) {
+        auto s = std::make_shared<Session>();
+        s->id = request.session_id;
+        return s;
+    }
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(request.session_id);
+    if (it != sessions_.end()) return it->second;
+    if (sessions_.size() >= options_.max_sessions)
+        throw EngineError("too many sessions: " + std::to_string(sessions_.size()) + " exist (--max-sessions " +
+                          std::to_string(options_.max_sessions) +
+                          "); clear one with the clear_session operation, or raise the limit");
+    auto s = std::make_shared<Session>();
+    s->id = request.session_id;
+    s->persistent = true;
+    sessions_.emplace(s->id, s);
+    return s;
+}
+
+void SessionEngine::enqueue(const std::shared_ptr<Session>& session, const std::shared_ptr<Job>& job) {
+    bool start;
+    {
+        std::lock_guard lock(sessions_mutex_);
+        session->queue.push_back(job);
+        start = !session->draining;
+        session->draining = true;
+        std::erase_if(running_, [](const auto& w) { return w.expired(); });
+        running_.push_back(job);
+    }
+    if (start) pool_->post([this, session] { drain(session); });
+}
+
+void SessionEngine::drain(std::shared_ptr<Session> session) {
+    for (;;) {
+        std::shared_ptr<Job> job;
+        {
+            std::lock_guard lock(sessions_mutex_);
+            if (session->queue.empty()) {
+                session->draining = false;
+                return;
+            }
+            job = session->queue.front();
+            session->queue.pop_front();
+            session->current = job;
+        }
+        if (job->request.run_on_main_thread) {
+            std::promise<void> finished;
+            MainThreadExecutor::instance().post([&] {
+                run_job(*session, *job);
+                finished.set_value();
+            });
+            finished.get_future().wait();
+        } else {
+            run_job(*session, *job);
+        }
+        {
+            std::lock_guard lock(job->mutex);
+            job->done = true;
+        }
+        job->changed.notify_all();
+        {
+            std::lock_guard lock(sessions_mutex_);
+            session->current.reset();
+            session->last_used = std::chrono::system_clock::now();
+            session->last_used_steady = Clock::now();
+            ++session->executions;
+        }
+    }
+}
+
+void SessionEngine::run_job(Session& session, Job& job) {
+    Execution& ex = *job.execution;
+    ExecOutcome& out = job.outcome;
+    py::gil_scoped_acquire gil;
+    auto started = Clock::now();
+    if (ex.interrupted()) {  // cancelled or timed out while it waited in the queue
+        out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut
+                                                                          : ExecOutcome::Status::Cancelled;
+        out.error = ExecError{"TimeoutError", "the session was busy until the time-out passed; the code did not run", ""};
+        return;
+    }
+    if (session.persistent && !session.globals.object)
+        session.globals.object = new py::object(g_fns->new_namespace());
+    py::object ns = session.persistent ? *session.globals.object : g_fns->new_namespace();
+    FdCapture* capture = FdCapture::instance();
+    uint64_t capture_token = capture ? capture->begin(&ex.out(), &ex.err()) : 0;
+    job.thread_id = PyThread_get_thread_ident();
+    job.running = true;
+    py::object result;
+    bool escaped_interrupt = false;
+    std::string internal_error;
+    try {
+        std::string filename = job.request.filename.empty() ? "<python-input>" : job.request.filename;
+        result = g_fns->run(bridge::wrap_execution(job.execution), job.request.code, ns, filename);
+    } catch (py::error_already_set& e) {
+        if (e.matches(bridge::execution_interrupted_type())) escaped_interrupt = true;
+        else internal_error = e.what();
+    }
+    job.running = false;
+    // An interrupt posted just as the code finished must not hit whatever this thread runs next.
+    PyThreadState_SetAsyncExc(job.thread_id, nullptr);
+    if (capture) capture->end(capture_token);
+    ex.close_output();
+    out.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+
+    std::string status = "error";
+    if (escaped_interrupt) {
+        status = "interrupted";
+        out.error = ExecError{ex.interrupt_reason(), "interrupted", ""};
+    } else if (!internal_error.empty()) {
+        out.error = ExecError{"InternalError", internal_error, ""};
+    } else {
+        try {
+            auto tuple = result.cast<py::tuple>();
+            status = tuple[0].cast<std::string>();
+            if (!tuple[1].is_none()) out.result = tuple[1].cast<std::string>();
+            if (!tuple[2].is_none()) {
+                auto err = tuple[2].cast<py::tuple>();
+                out.error = ExecError{err[0].cast<std::string>(), err[1].cast<std::string>(), err[2].cast<std::string>()};
+            }
+        } catch (const std::exception& e) {
+            out.error = ExecError{"InternalError", e.what(), ""};
+        }
+    }
+    if (status == "ok") {
+        out.status = ExecOutcome::Status::Ok;
+    } else if (status == "interrupted" || ex.interrupted()) {
+        out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut
+                                                                          : ExecOutcome::Status::Cancelled;
+        if (out.error) {
+            if (out.status == ExecOutcome::Status::TimedOut) {
+                out.error->type = "TimeoutError";
+                out.error->message = "the code ran past its timeout of " + seconds_text(job.request.timeout) +
+                                     " s and was interrupted";
+            } else {
+                out.error->type = "Cancelled";
+                out.error->message = "the execution was cancelled";
+            }
+        }
+    } else {
+        out.status = ExecOutcome::Status::Error;
+    }
+    if (session.persistent) {
+        try {
+            auto n = g_fns->count_variables(ns).cast<size_t>();
+            std::lock_guard lock(sessions_mutex_);
+            session.variables = n;
+        } catch (const py::error_already_set&) {
+        }
+    } else {
+        // A fresh namespace dies now, on this thread, while we hold the GIL.
+        try {
+            ns.attr("clear")();
+        } catch (const py::error_already_set&) {
+        }
+    }
+    ns = py::object();
+    result = py::object();
+    out.out = ex.out().snapshot();
+    out.err = ex.err().snapshot();
+    out.mcp_calls = ex.take_calls();
+}
+
+ExecOutcome SessionEngine::execute(const ExecRequest& request, const mcp::CallContext& context) {
+    expire_idle_sessions();
+    auto session = session_for(request);
+    auto job = std::make_shared<Job>();
+    job->request = request;
+    job->execution = std::make_shared<Execution>(request.session_id, request.persistent, request.max_output, context);
+    std::weak_ptr<Job> weak = job;
+    auto on_cancel = context.cancellation().on_cancel([this, weak] {
+        if (auto j = weak.lock()) {
+            j->execution->interrupt(Execution::Interrupt::Cancelled);
+            interrupter_->request(j);
+            { std::lock_guard lock(j->mutex); }
+            j->changed.notify_all();
+        }
+    });
+    enqueue(session, job);
+
+    const auto deadline = Clock::now() + request.timeout;
+    std::unique_lock lock(job->mutex);
+    job->changed.wait_until(lock, deadline, [&] { return job->done || context.cancelled(); });
+    if (job->done) return std::move(job->outcome);
+    if (context.cancelled()) {
+        ExecOutcome out;
+        out.status = ExecOutcome::Status::Cancelled;
+        out.still_running = true;
+        return out;
+    }
+    lock.unlock();
+    job->execution->interrupt(Execution::Interrupt::Timeout);
+    interrupter_->request(job);
+    lock.lock();
+    job->changed.wait_for(lock, options_.interrupt_grace, [&] { return job->done; });
+    if (job->done) return std::move(job->outcome);
+    // The code ignores the interrupt (a long C call holding on): answer now, with what it printed.
+    ExecOutcome out;
+    out.status = ExecOutcome::Status::TimedOut;
+    out.still_running = true;
+    out.out = job->execution->out().snapshot();
+    out.err = job->execution->err().snapshot();
+    out.duration_ms = std::chrono::duration<double, std::milli>(request.timeout + options_.interrupt_grace).count();
+    out.error = ExecError{"TimeoutError",
+                          "the code ran past its timeout of " + seconds_text(request.timeout) +
+                              " s and has not stopped yet (it is probably inside a long C call that cannot be "
+                              "interrupted); session '" + request.session_id +
+                              "' stays busy until it returns, other sessions keep working",
+                          ""};
+    return out;
+}
+
+std::optional<size_t> SessionEngine::clear_session(const std::string& session_id) {
+    std::shared_ptr<Session> session;
+    size_t counted;
+    bool busy;
+    {
+        std::lock_guard lock(sessions_mutex_);
+        auto it = sessions_.find(session_id);
+        if (it == sessions_.end()) return std::nullopt;
+        session = it->second;
+        sessions_.erase(it);
+        counted = session->variables;
+        busy = session->draining;
+    }
+    if (busy) return counted;  // its globals go when the running code returns
+    py::gil_scoped_acquire gil;
+    if (session->globals.object) {
+        counted = g_fns->count_variables(*session->globals.object).cast<size_t>();
+        session->globals.object->attr("clear")();
+    }
+    return counted;
+}
+
+std::vector<SessionInfo> SessionEngine::list_sessions() {
+    expire_idle_sessions();
+    std::vector<SessionInfo> out;
+    std::lock_guard lock(sessions_mutex_);
+    for (const auto& [id, s] : sessions_)
+        out.push_back(SessionInfo{id, s->variables, s->created, s->last_used, s->draining, s->executions});
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return out;
+}
+
+void SessionEngine::interrupt_all() {
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+        std::lock_guard lock(sessions_mutex_);
+        for (auto& w : running_)
+            if (auto j = w.lock()) jobs.push_back(j);
+    }
+    for (auto& j : jobs) {
+        j->execution->interrupt(Execution::Interrupt::Shutdown);
+        interrupter_->request(j);
+    }
+}
+
+void SessionEngine::expire_idle_sessions() {
+    if (options_.session_ttl.count() <= 0) return;
+    std::vector<std::shared_ptr<Session>> expired;  // destroyed outside the lock (takes the GIL)
+    {
+        std::lock_guard lock(sessions_mutex_);
+        auto now = Clock::now();
+        if (now - last_expiry_check_ < std::chrono::seconds(1)) return;
+        last_expiry_check_ = now;
+        for (auto it = sessions_.begin(); it != sessions_.end();) {
+            if (!it->second->draining && now - it->second->last_used_steady > options_.session_ttl) {
+                spdlog::info("session '{}' expired after {} s idle", it->first, options_.session_ttl.count());
+                expired.push_back(it->second);
+                it = sessions_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+}
+
+}  // namespace pymcp::python

@@ -1,1 +1,128 @@
-// placeholder: filled in by its owner
+#include "python_mcp/tools/script_store.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "python_mcp/mcp/tool_registry.hpp"
+#include "python_mcp/support/atomic_file.hpp"
+#include "python_mcp/support/paths.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using pymcp::mcp::ToolError;
+
+namespace pymcp::tools {
+
+namespace {
+
+std::string iso_time(fs::file_time_type t) {
+    auto sys = std::chrono::file_clock::to_sys(t);
+    std::time_t tt = std::chrono::system_clock::to_time_t(sys);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+bool inside(const fs::path& folder, const fs::path& p) {
+    std::error_code ec;
+    auto real_folder = fs::weakly_canonical(folder, ec);
+    auto real = fs::weakly_canonical(p, ec);
+    if (ec) return false;
+    auto rel = real.lexically_relative(real_folder);
+    return !rel.empty() && *rel.begin() != ".." && rel.is_relative();
+}
+
+}  // namespace
+
+ScriptStore::ScriptStore(fs::path directory) : directory_(std::move(directory)) {}
+
+std::string ScriptStore::normalize(const std::string& name) const {
+    std::string n = name;
+    if (n.size() < 3 || n.compare(n.size() - 3, 3, ".py") != 0) n += ".py";
+    if (std::string problem = check_plain_file_name(n); !problem.empty())
+        throw ToolError("invalid script name '" + name + "': " + problem +
+                        ". Script names are plain file names like 'report.py' inside the scripts folder.");
+    return n;
+}
+
+fs::path ScriptStore::path_for(const std::string& filename) const {
+    fs::path p = directory_ / filename;
+    std::error_code ec;
+    if (fs::is_symlink(p, ec) && !inside(directory_, p))
+        throw ToolError("script '" + filename + "' is a link that points outside the scripts folder; refused");
+    return p;
+}
+
+fs::path ScriptStore::existing_path(const std::string& name) const {
+    std::string filename = normalize(name);
+    fs::path p = path_for(filename);
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec))
+        throw ToolError("no script named '" + filename + "' in " + directory_.string() +
+                        " (list_scripts shows what there is)");
+    return p;
+}
+
+json ScriptStore::save(const std::string& name, const std::string& code) {
+    std::string filename = normalize(name);
+    try {
+        ensure_directory(directory_);
+        fs::path p = path_for(filename);
+        write_file_atomically(p, code);
+        return json{{"filename", filename}, {"path", p.string()}, {"size", code.size()}, {"saved", true}};
+    } catch (const ToolError&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw ToolError("cannot save script '" + filename + "': " + e.what());
+    }
+}
+
+std::string ScriptStore::read_code(const std::string& name) const {
+    fs::path p = existing_path(name);
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw ToolError("cannot read script " + p.string());
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+json ScriptStore::load(const std::string& name) const {
+    std::string filename = normalize(name);
+    std::string code = read_code(filename);
+    return json{{"filename", filename}, {"code", code}, {"size", code.size()}, {"path", (directory_ / filename).string()}};
+}
+
+json ScriptStore::list() const {
+    json scripts = json::array();
+    std::error_code ec;
+    if (fs::is_directory(directory_, ec)) {
+        std::vector<fs::directory_entry> entries;
+        for (const auto& e : fs::directory_iterator(directory_, ec)) {
+            const std::string fname = e.path().filename().string();
+            if (fname.empty() || fname[0] == '.' || e.path().extension() != ".py") continue;
+            if (!e.is_regular_file(ec)) continue;
+            entries.push_back(e);
+        }
+        std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
+        for (const auto& e : entries) {
+            scripts.push_back(json{{"filename", e.path().filename().string()},
+                                   {"size", e.file_size(ec)},
+                                   {"modified", iso_time(e.last_write_time(ec))},
+                                   {"path", e.path().string()}});
+        }
+    }
+    size_t count = scripts.size();
+    return json{{"scripts", std::move(scripts)}, {"count", count}, {"directory", directory_.string()}};
+}
+
+json ScriptStore::remove(const std::string& name) {
+    fs::path p = existing_path(name);
+    std::error_code ec;
+    if (!fs::remove(p, ec) || ec) throw ToolError("cannot delete script " + p.string() + ": " + ec.message());
+    return json{{"filename", p.filename().string()}, {"deleted", true}};
+}
+
+}  // namespace pymcp::tools

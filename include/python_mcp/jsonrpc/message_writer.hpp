@@ -23,6 +23,9 @@ public:
     explicit FdMessageSink(int fd) : fd_(fd) {}
     bool send(const nlohmann::json& message) override;
     bool broken() const { return broken_.load(); }
+    // Waits for a send in progress, then refuses further sends: nothing is left half-written
+    // when the process exits right after.
+    void close();
 
 private:
     int fd_;

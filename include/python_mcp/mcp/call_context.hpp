@@ -2,16 +2,19 @@
 // What a tool call knows about the request that started it, and what it may send back.
 //
 // A CallContext is made by the protocol layer for each tools/call (or by the mcp bridge for each
-// nested mcp.call) and lives for the call. Tools read its cancellation token, send progress and
-// log messages through it, and hand it to nested calls as their parent. It is used by the one
-// thread that runs the call (plus the cancellation callbacks it registers); the ClientChannel
-// behind it is thread-safe. Nothing here throws except std::bad_alloc.
+// nested mcp.call). Tools read its cancellation token, send progress and log messages through it,
+// and derive the contexts of nested calls from it. It is a value: copies share the channel and
+// the progress counter but hold no pointer to the request that made them, so work that outlives
+// its request (an execution still running after its time-out was answered) can keep one safely.
+// A context is used by one thread at a time; the ClientChannel and progress counter behind it are
+// thread-safe. Nothing here throws except std::bad_alloc.
 
 #include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "python_mcp/support/cancellation.hpp"
 
@@ -42,18 +45,21 @@ public:
     CallContext(CancellationToken cancellation, json request_id, json progress_token,
                 std::shared_ptr<ClientChannel> channel);
 
-    // A context for a call made from inside this one (mcp.call from Python code): it shares the
-    // channel, has its own token (cancelled with `cancellation`), and remembers its parent.
+    // A context for a call made from inside this one (mcp.call from Python code in
+    // `caller_session`): same channel and progress token, its own cancellation token, one level
+    // deeper, and the caller added to the chain of calling sessions.
     CallContext nested(CancellationToken cancellation, std::string caller_session) const;
 
     const CancellationToken& cancellation() const { return cancellation_; }
     bool cancelled() const { return cancellation_.cancelled(); }
     const json& request_id() const { return request_id_; }
-    const CallContext* parent() const { return parent_; }
     int depth() const { return depth_; }
 
     // The Python session whose code made this call ("" when the client called directly).
-    const std::string& caller_session() const { return caller_session_; }
+    const std::string& caller_session() const {
+        static const std::string none;
+        return caller_sessions_.empty() ? none : caller_sessions_.back();
+    }
     // True when this call or any call above it was made by code running in `session`.
     bool has_caller_session(const std::string& session) const;
 
@@ -67,14 +73,15 @@ public:
     std::function<void(const NestedCallRecord&)> on_nested_call;
 
 private:
+    struct ProgressState;
+
     CancellationToken cancellation_;
     json request_id_;
     json progress_token_;
     std::shared_ptr<ClientChannel> channel_;
-    const CallContext* parent_ = nullptr;
+    std::shared_ptr<ProgressState> progress_;
     int depth_ = 0;
-    std::string caller_session_;
-    double last_progress_ = -1e300;
+    std::vector<std::string> caller_sessions_;  // outermost first
 };
 
 }  // namespace pymcp::mcp

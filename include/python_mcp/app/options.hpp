@@ -1,0 +1,32 @@
+#pragma once
+// Command-line options of python-mcp (CLI11). Every option is documented in README.md.
+
+#include <filesystem>
+#include <optional>
+#include <variant>
+#include <string>
+
+namespace pymcp::app {
+
+struct Options {
+    std::filesystem::path scripts_dir;  // default: <data root>/python_scripts
+    std::filesystem::path data_dir;     // default: <data root>/databases
+    double timeout_s = 60;
+    size_t max_output = 64 * 1024;
+    size_t max_message_bytes = 32 * 1024 * 1024;
+    size_t max_sessions = 64;
+    double session_ttl_s = 0;
+    bool require_unlock_token = false;
+    std::string log_level = "info";
+    std::string log_file;
+    std::string config_file;
+    bool expose_downstream = false;
+    double downstream_timeout_s = 120;
+    size_t memory_limit_mb = 0;
+};
+
+// Parses argv. Returns the options, or an exit code when the program should stop now
+// (--help, --version: 0; a bad option: 2, after printing the error to stderr).
+std::variant<Options, int> parse_options(int argc, char** argv);
+
+}  // namespace pymcp::app

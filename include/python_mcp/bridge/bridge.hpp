@@ -1,0 +1,25 @@
+#pragma once
+// The embedded modules user code sees: `mcp` (call tools through the registry) and `_pymcp`
+// (the runtime's native half: executions, output, interruptible waits). Call with the GIL held.
+
+#include <pybind11/pybind11.h>
+
+#include <memory>
+
+#include "python_mcp/mcp/tool_registry.hpp"
+#include "python_mcp/python/execution.hpp"
+
+namespace pymcp::bridge {
+
+// The registry mcp.call uses. Set before any code runs; the registry outlives the interpreter.
+void set_registry(mcp::ToolRegistry* registry);
+
+// Finishes the `mcp` module once the runtime is loaded (attribute access to servers, search).
+void attach_runtime();
+
+// The BaseException subclass posted to interrupt an execution.
+PyObject* execution_interrupted_type();
+
+pybind11::object wrap_execution(const std::shared_ptr<python::Execution>& execution);
+
+}  // namespace pymcp::bridge

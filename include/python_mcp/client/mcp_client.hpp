@@ -1,0 +1,133 @@
+#pragma once
+// An MCP client over one child process's stdin/stdout: newline-delimited JSON-RPC, requests
+// multiplexed by id so any number of threads may have calls in flight at once.
+//
+// Threads: the constructor starts two threads that live until close(): the reader (parses the
+// child's stdout, completes waiting requests, answers the server's own requests: ping -> {},
+// anything else -> -32601, hands notifications/tools/list_changed to on_tools_changed) and the
+// stderr reader (logs each line at info level, prefixed with the server's name, and keeps the
+// last few for error messages). Any thread may call request()/call_tool()/notify(); each request
+// blocks its caller until the answer, the deadline, the caller's cancellation or the connection's
+// end. Cancellation callbacks only wake the waiting thread; the waiting thread itself sends
+// notifications/cancelled, so a cancelling thread never blocks on a full pipe.
+// The callbacks run on the reader thread with no lock held; they must not wait for a request.
+// Lock order: write_mutex and the state mutex are never held together; the Subprocess's own
+// lock is a leaf. Both reader threads share ownership of the state, so close() can leave a reader
+// behind (detached) if something the child started still holds its pipe open.
+// Throws: request methods throw ClientError; nothing else throws except std::bad_alloc.
+//
+// Lines that are not JSON are logged and skipped, as the reference SDK clients do. A line longer
+// than max_line_bytes breaks the connection (an answer was lost): the child is killed and every
+// waiting request fails.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "python_mcp/client/subprocess.hpp"
+#include "python_mcp/support/cancellation.hpp"
+
+namespace pymcp::client {
+
+using json = nlohmann::json;
+
+// Protocol revisions this client accepts in an initialize answer, newest first; it offers the
+// first.
+extern const std::vector<std::string> kSupportedProtocolVersions;
+
+class ClientError : public std::runtime_error {
+public:
+    enum class Kind {
+        Closed,     // the connection is gone (the server exited, broke the protocol, or we closed it)
+        Timeout,    // no answer before the deadline (notifications/cancelled was sent)
+        Cancelled,  // the caller's token was cancelled (notifications/cancelled was sent)
+        Rpc,        // the server answered with a JSON-RPC error
+        Protocol,   // the answer makes no sense (wrong protocol version, a result of the wrong type)
+    };
+    ClientError(Kind kind, const std::string& message, int code = 0, json data = nullptr)
+        : std::runtime_error(message), kind_(kind), code_(code), data_(std::move(data)) {}
+    Kind kind() const { return kind_; }
+    int code() const { return code_; }  // the JSON-RPC error code for Kind::Rpc
+    const json& data() const { return data_; }
+
+private:
+    Kind kind_;
+    int code_;
+    json data_;
+};
+
+struct ProgressUpdate {
+    double progress = 0;
+    double total = -1;  // -1 when the server gave none
+    std::string message;
+};
+
+struct McpClientOptions {
+    std::string name;  // the server's name, in logs and messages
+    size_t max_line_bytes = 64u << 20;
+    size_t max_stderr_line_bytes = 64u << 10;
+    size_t stderr_tail_lines = 20;
+    // On the reader thread, no lock held.
+    std::function<void()> on_tools_changed;
+    // On the reader thread (or the thread that called close()), exactly once, when the
+    // connection ends for any reason.
+    std::function<void(const std::string& reason)> on_closed;
+};
+
+class McpClient {
+public:
+    // Takes the process's pipes and starts the reader threads. The process must be fresh.
+    McpClient(Subprocess process, McpClientOptions options);
+    ~McpClient();  // close(500 ms) unless done
+    McpClient(const McpClient&) = delete;
+    McpClient& operator=(const McpClient&) = delete;
+
+    // initialize (offering the newest revision, accepting any of kSupportedProtocolVersions),
+    // then notifications/initialized. Returns the initialize result.
+    json initialize(const json& client_info, std::chrono::steady_clock::time_point deadline,
+                    const CancellationToken& cancel);
+    // Every page of tools/list, following nextCursor.
+    std::vector<json> list_tools(std::chrono::steady_clock::time_point deadline, const CancellationToken& cancel);
+    // tools/call; the CallToolResult as the server sent it. on_progress, when given, runs on the
+    // calling thread for each notifications/progress the server sends for this call.
+    json call_tool(const std::string& tool, const json& arguments, std::chrono::milliseconds timeout,
+                   const CancellationToken& cancel,
+                   const std::function<void(const ProgressUpdate&)>& on_progress = {});
+    json request(const std::string& method, const json& params, std::chrono::steady_clock::time_point deadline,
+                 const CancellationToken& cancel,
+                 const std::function<void(const ProgressUpdate&)>& on_progress = {});
+    bool notify(const std::string& method, const json& params = nullptr);
+
+    pid_t pid() const;
+    bool closed() const;
+    std::string close_reason() const;
+    std::string protocol_version() const;  // empty before initialize
+    json server_info() const;
+    json server_capabilities() const;
+    std::vector<std::string> recent_stderr() const;
+
+    // Fails every waiting request with `reason`, closes the child's stdin, then SIGTERM and
+    // SIGKILL (each after `grace`), reaps it and joins the readers. Idempotent; returns the
+    // child's wait status.
+    int close(std::chrono::milliseconds grace, const std::string& reason = "connection closed by python-mcp");
+    // Kills the child at once (SIGKILL to its group); the readers then see the end.
+    void kill(const std::string& reason);
+
+    struct Impl;
+
+private:
+    std::shared_ptr<Impl> impl_;
+    std::thread reader_;
+    std::thread stderr_reader_;
+    std::optional<int> close_status_;
+};
+
+}  // namespace pymcp::client

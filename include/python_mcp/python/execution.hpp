@@ -1,0 +1,67 @@
+#pragma once
+// One run of user code: its output buffers, its interrupt state, its nested-call log and the
+// call context that nested mcp.calls derive theirs from. Shared (shared_ptr) by the engine's job,
+// by Python (the runtime's ContextVar holds it, so threads the code started still find it) and by
+// the interrupter.
+//
+// Thread-safe: buffers and the call log have their own locks; the interrupt state is atomic plus
+// a CancellationSource. sleep() blocks without the GIL (the binding releases it). Nothing throws
+// except check_interrupt(), which raises the Python ExecutionInterrupted (via the bridge).
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "python_mcp/mcp/call_context.hpp"
+#include "python_mcp/python/output_buffer.hpp"
+#include "python_mcp/support/cancellation.hpp"
+
+namespace pymcp::python {
+
+class Execution {
+public:
+    enum class Interrupt { None, Timeout, Cancelled, Shutdown };
+
+    Execution(std::string session_id, bool persistent, size_t max_output, const mcp::CallContext& request);
+
+    const std::string& session_id() const { return session_id_; }
+    // The session name nested calls report as their caller: the session for persistent runs; a
+    // name no session can have for fresh-namespace runs, which block no session.
+    const std::string& caller_session() const { return caller_session_; }
+
+    OutputBuffer& out() { return out_; }
+    OutputBuffer& err() { return err_; }
+    bool write(int stream, std::string_view text) { return (stream == 0 ? out_ : err_).write(text); }
+
+    // The first reason wins; wakes sleep() at once.
+    void interrupt(Interrupt why);
+    bool interrupted() const { return interrupt_.load() != Interrupt::None; }
+    Interrupt interrupt_kind() const { return interrupt_.load(); }
+    std::string interrupt_reason() const;
+    const CancellationToken& token() const { return token_; }
+
+    // Waits `seconds` or until interrupted; returns true when interrupted.
+    bool sleep(double seconds) const;
+
+    mcp::CallContext nested_context() const { return request_.nested(token_, caller_session_); }
+    void record_call(mcp::NestedCallRecord record);
+    std::vector<mcp::NestedCallRecord> take_calls();
+
+    // After the run: later writes (threads that outlive it) go to the log.
+    void close_output();
+
+private:
+    const std::string session_id_;
+    const std::string caller_session_;
+    OutputBuffer out_;
+    OutputBuffer err_;
+    mcp::CallContext request_;
+    CancellationSource cancel_;
+    CancellationToken token_;
+    std::atomic<Interrupt> interrupt_{Interrupt::None};
+    std::mutex calls_mutex_;
+    std::vector<mcp::NestedCallRecord> calls_;  // GUARDED_BY(calls_mutex_)
+};
+
+}  // namespace pymcp::python

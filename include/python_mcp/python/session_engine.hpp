@@ -1,0 +1,68 @@
+#pragma once
+// The in-process engine: runs code in the embedded interpreter, one globals dict per persistent
+// session, on a growing pool of Python threads.
+//
+// Threads: execute() is called from request threads and waits (without the GIL) for its job.
+// Jobs of one session run one at a time in arrival order (a per-session queue); sessions run
+// concurrently on pool threads, or on the main thread when run_on_main_thread is set. A separate
+// interrupter thread posts ExecutionInterrupted into running code, so nothing on the protocol side
+// ever waits for the GIL.
+// Lock order: sessions_mutex_ -> Job::mutex -> the GIL. The GIL is never held while taking
+// sessions_mutex_ (so a CPU-bound session cannot stall bookkeeping); py::objects are only
+// touched and destroyed with the GIL held.
+// execute() throws EngineError for requests it refuses (too many sessions); user-code failures,
+// time-outs and cancellations are in the ExecOutcome.
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "python_mcp/mcp/tool_registry.hpp"
+#include "python_mcp/python/engine.hpp"
+#include "python_mcp/support/elastic_pool.hpp"
+
+namespace pymcp::python {
+
+struct EngineOptions {
+    size_t max_sessions = 64;
+    std::chrono::seconds session_ttl{0};  // 0: sessions live until cleared
+    size_t max_threads = 256;
+    // How long an interrupted execution gets to stop before its time-out is answered anyway.
+    std::chrono::milliseconds interrupt_grace{300};
+};
+
+class SessionEngine final : public Engine {
+public:
+    // Needs start_interpreter() to have run. `registry` is what mcp.call uses.
+    SessionEngine(EngineOptions options, mcp::ToolRegistry& registry);
+    ~SessionEngine() override;
+
+    ExecOutcome execute(const ExecRequest& request, const mcp::CallContext& context) override;
+    std::optional<size_t> clear_session(const std::string& session_id) override;
+    std::vector<SessionInfo> list_sessions() override;
+
+    // Interrupts everything running (server shutdown).
+    void interrupt_all();
+
+private:
+    struct Session;
+    struct Job;
+    class Interrupter;
+
+    std::shared_ptr<Session> session_for(const ExecRequest& request);
+    void enqueue(const std::shared_ptr<Session>& session, const std::shared_ptr<Job>& job);
+    void drain(std::shared_ptr<Session> session);
+    void run_job(Session& session, Job& job);
+    void expire_idle_sessions();
+
+    const EngineOptions options_;
+    std::unique_ptr<Interrupter> interrupter_;
+    std::mutex sessions_mutex_;
+    std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mutex_)
+    std::vector<std::weak_ptr<Job>> running_;                             // GUARDED_BY(sessions_mutex_)
+    std::chrono::steady_clock::time_point last_expiry_check_;             // GUARDED_BY(sessions_mutex_)
+    std::unique_ptr<ElasticPool> pool_;
+};
+
+}  // namespace pymcp::python

@@ -1,0 +1,46 @@
+#pragma once
+// The `python` tool: the operations of the original tool (execute, scripts, sessions, readme) on
+// top of an Engine and a ScriptStore. Formats each outcome as a readable text block plus
+// structuredContent per the published outputSchema.
+//
+// Thread-safe: call() runs concurrently on request threads; the only own state is the
+// description, which the registry holds. Throws mcp::ToolError for bad arguments (the registry
+// turns it into an isError result).
+
+#include <chrono>
+#include <string>
+
+#include "python_mcp/mcp/tool_registry.hpp"
+#include "python_mcp/python/engine.hpp"
+#include "python_mcp/tools/script_store.hpp"
+#include "python_mcp/tools/tool_args.hpp"
+
+namespace pymcp::tools {
+
+struct PythonToolOptions {
+    std::chrono::milliseconds default_timeout{60000};
+    size_t default_max_output = 64 * 1024;
+    UnlockGate gate;
+    std::string readme;  // the full documentation returned by the readme operation
+};
+
+class PythonTool {
+public:
+    PythonTool(python::Engine& engine, ScriptStore& scripts, PythonToolOptions options);
+
+    mcp::ToolDefinition definition(const std::string& callable_tools_summary = {}) const;
+    // Registers the tool and keeps its description's list of callable tools current.
+    void register_in(mcp::ToolRegistry& registry);
+    mcp::json call(const mcp::json& arguments, mcp::CallContext& context);
+
+private:
+    mcp::json execute(const mcp::json& input, const std::string& code, const std::string& filename,
+                      mcp::CallContext& context);
+    std::string summarize_tools(const mcp::ToolRegistry& registry) const;
+
+    python::Engine& engine_;
+    ScriptStore& scripts_;
+    const PythonToolOptions options_;
+};
+
+}  // namespace pymcp::tools

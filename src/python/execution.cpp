@@ -1,0 +1,52 @@
+#include "python_mcp/python/execution.hpp"
+
+#include <chrono>
+
+namespace pymcp::python {
+
+Execution::Execution(std::string session_id, bool persistent, size_t max_output, const mcp::CallContext& request)
+    : session_id_(std::move(session_id)),
+      caller_session_(persistent ? session_id_ : std::string("\x01transient")),
+      out_(max_output),
+      err_(max_output),
+      request_(request),
+      token_(cancel_.token()) {}
+
+void Execution::interrupt(Interrupt why) {
+    Interrupt none = Interrupt::None;
+    if (interrupt_.compare_exchange_strong(none, why)) cancel_.cancel(interrupt_reason());
+}
+
+std::string Execution::interrupt_reason() const {
+    switch (interrupt_.load()) {
+        case Interrupt::Timeout: return "TimeoutError";
+        case Interrupt::Cancelled: return "Cancelled";
+        case Interrupt::Shutdown: return "Shutdown";
+        case Interrupt::None: break;
+    }
+    return {};
+}
+
+bool Execution::sleep(double seconds) const {
+    if (seconds <= 0) return interrupted();
+    auto d = std::chrono::duration<double>(seconds);
+    if (d > std::chrono::hours(24 * 365)) d = std::chrono::hours(24 * 365);
+    return token_.wait_for(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+}
+
+void Execution::record_call(mcp::NestedCallRecord record) {
+    std::lock_guard lock(calls_mutex_);
+    calls_.push_back(std::move(record));
+}
+
+std::vector<mcp::NestedCallRecord> Execution::take_calls() {
+    std::lock_guard lock(calls_mutex_);
+    return std::move(calls_);
+}
+
+void Execution::close_output() {
+    out_.close();
+    err_.close();
+}
+
+}  // namespace pymcp::python
