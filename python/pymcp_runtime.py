@@ -96,8 +96,8 @@ class _BinaryProxy:
         pass
 
 
-_STDIN_MESSAGE = ("stdin is not available in python-mcp: the server's standard input is the MCP "
-                  "protocol channel. Pass data in the code, in a file, or through mcp.call().")
+_STDIN_MESSAGE = ("python-mcp's standard input is the MCP protocol channel, so code cannot read "
+                  "stdin. Pass data in the code, in a file, or through mcp.call().")
 
 
 class _NoStdin(io.TextIOBase):
@@ -132,7 +132,7 @@ class _NoStdin(io.TextIOBase):
 def _input(prompt=""):
     if prompt:
         sys.stdout.write(str(prompt))
-    raise EOFError("input() is not available in python-mcp: " + _STDIN_MESSAGE)
+    raise EOFError("input() cannot read here: " + _STDIN_MESSAGE)
 
 
 def _os_exit(status=0):

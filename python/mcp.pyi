@@ -1,0 +1,66 @@
+"""Type stub for the `mcp` module that python-mcp puts in every execution (no import needed).
+
+Calls go through the server's in-process tool registry: no JSON-RPC round trip, no text
+serialisation. See the python tool's readme for the full behaviour.
+"""
+
+from typing import Any, Optional, TypedDict
+
+class ContentItem(TypedDict, total=False):
+    type: str          # "text", "image", "audio", "resource", "resource_link"
+    text: str
+    data: str          # base64, for image and audio
+    mimeType: str
+
+class CallResult(TypedDict, total=False):
+    content: list[ContentItem]
+    structuredContent: dict[str, Any]
+    isError: bool
+
+class ToolInfo(TypedDict):
+    name: str                      # registry name: "sqlite", "python", or "<server>.<tool>"
+    description: str
+    input_schema: dict[str, Any]
+    server: Optional[str]          # downstream server name, None for built-ins
+    tool: str                      # the tool's own name on its server
+
+class ToolSummary(TypedDict):
+    name: str
+    server: Optional[str]
+    description: str               # first line only
+
+class ToolError(Exception):
+    """A tool call failed: the tool returned isError, or the tool is unknown, or params are invalid."""
+    message: str
+    result: Optional[CallResult]   # the whole result when the tool answered, else None
+
+class Content(dict[str, Any]):
+    """A non-text content item returned by a tool function (image, audio, resource...)."""
+    def data_bytes(self) -> bytes: ...
+
+def call(name: str, params: Optional[dict[str, Any]] = None) -> CallResult:
+    """Calls tool `name` with `params` and returns its result dict.
+
+    params: a dict of JSON values (dict, list, tuple, str, int within 64 bits, finite float, bool,
+    None); built-in tools also accept the original {'input': {...}} form.
+    Raises ToolError when the result has isError, for unknown tools and invalid params.
+    Raises TypeError / ValueError (naming the path) for values that are not JSON.
+    """
+
+def list_tools(server: Optional[str] = None) -> list[ToolInfo]:
+    """Every tool code can call (only `server`'s when given), with description and input schema."""
+
+def search_tools(query: str, limit: int = 10) -> list[ToolSummary]:
+    """Tools whose name or description match the words of `query`, best first."""
+
+class _ToolFunction:
+    """mcp.<server>.<tool>: keyword arguments checked against the input schema; returns
+    structuredContent, or the text parsed as JSON when it is JSON, or the text; raises ToolError."""
+    tool_name: str
+    def __call__(self, **arguments: Any) -> Any: ...
+
+class _ServerNamespace:
+    def __getattr__(self, tool: str) -> _ToolFunction: ...
+    def __dir__(self) -> list[str]: ...
+
+def __getattr__(server: str) -> _ServerNamespace: ...
