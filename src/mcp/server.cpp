@@ -183,7 +183,9 @@ void Server::handle_message(const json& message, const Reply& reply) {
 
 void Server::handle_notification(const json& message) {
     const std::string& method = message["method"].get_ref<const std::string&>();
-    const json params = message.value("params", json::object());
+    static const json no_params = json::object();
+    auto found = message.find("params");
+    const json& params = found != message.end() ? *found : no_params;
     if (method == "notifications/initialized") {
         client_ready_ = true;
     } else if (method == "notifications/cancelled") {
@@ -201,7 +203,9 @@ void Server::handle_notification(const json& message) {
 void Server::handle_request(const json& message, const Reply& reply) {
     const json& id = message["id"];
     const std::string& method = message["method"].get_ref<const std::string&>();
-    json params = message.value("params", json::object());
+    static const json no_params = json::object();
+    auto found = message.find("params");
+    const json& params = found != message.end() ? *found : no_params;
     try {
         if (method == "ping") {
             reply(make_result(id, json::object()));
@@ -279,10 +283,10 @@ void Server::start_tool_call(const json& id, const json& params, const Reply& re
     if (name_it == params.end() || !name_it->is_string())
         throw RpcError(kInvalidParams, "Invalid params: tools/call needs a string 'name'");
     std::string name = *name_it;
-    json arguments = params.value("arguments", json::object());
+    json arguments = json::object();
+    if (auto a = params.find("arguments"); a != params.end() && !a->is_null()) arguments = *a;
     if (!arguments.is_object()) throw RpcError(kInvalidParams, "Invalid params: 'arguments' must be an object");
-    auto definition = registry_.find(name);
-    if (!definition || !definition->exposed) throw RpcError(kInvalidParams, "Unknown tool: '" + name + "'");
+    if (!registry_.is_exposed(name)) throw RpcError(kInvalidParams, "Unknown tool: '" + name + "'");
     json progress_token = nullptr;
     if (auto meta = params.find("_meta"); meta != params.end() && meta->is_object()) {
         auto pt = meta->find("progressToken");

@@ -108,6 +108,17 @@ std::optional<ToolDefinition> ToolRegistry::resolve(const std::string& name, con
     return found;
 }
 
+bool ToolRegistry::contains(const std::string& name) const {
+    std::shared_lock lock(mutex_);
+    return tools_.count(name) > 0;
+}
+
+bool ToolRegistry::is_exposed(const std::string& name) const {
+    std::shared_lock lock(mutex_);
+    auto it = tools_.find(name);
+    return it != tools_.end() && it->second->definition.exposed;
+}
+
 size_t ToolRegistry::size() const {
     std::shared_lock lock(mutex_);
     return tools_.size();

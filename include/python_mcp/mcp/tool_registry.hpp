@@ -84,6 +84,9 @@ public:
     // In the order tools were first added; stable across calls.
     std::vector<ToolDefinition> list() const;
     std::optional<ToolDefinition> find(const std::string& name) const;
+    // Cheap checks for the hot path (no copy of the schemas).
+    bool contains(const std::string& name) const;
+    bool is_exposed(const std::string& name) const;
     size_t size() const;
 
     json call(const std::string& name, const json& arguments, CallContext& context) const;
