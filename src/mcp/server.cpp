@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace pymcp::mcp {
@@ -192,9 +193,14 @@ void Server::handle_notification(const json& message) {
         if (!params.is_object() || !params.contains("requestId")) return;
         std::string reason = "cancelled by the client";
         if (auto r = params.find("reason"); r != params.end() && r->is_string()) reason += ": " + r->get<std::string>();
-        std::lock_guard lock(mutex_);
-        auto it = in_flight_.find(id_key(params["requestId"]));
-        if (it != in_flight_.end()) it->second.cancel.cancel(reason);
+        std::optional<CancellationSource> target;
+        {
+            std::lock_guard lock(mutex_);
+            auto it = in_flight_.find(id_key(params["requestId"]));
+            if (it != in_flight_.end()) target = it->second.cancel;
+        }
+        // Outside the lock: cancellation callbacks may answer the request, which takes mutex_.
+        if (target) target->cancel(reason);
     } else {
         spdlog::debug("ignoring notification {}", method);
     }
@@ -305,19 +311,8 @@ void Server::start_tool_call(const json& id, const json& params, const Reply& re
         in_flight_.emplace(key, InFlight{cookie, cancel});
         ++running_calls_;
     }
-    pool_.post([this, id, key, cookie, cancel, name = std::move(name), arguments = std::move(arguments),
-                progress_token = std::move(progress_token), reply] {
-        CallContext context(cancel.token(), id, progress_token, channel_);
-        json response;
-        try {
-            response = make_result(id, registry_.call(name, arguments, context));
-        } catch (const UnknownToolError& e) {
-            response = make_error(id, kInvalidParams, e.what());
-        } catch (const InvalidParamsError& e) {
-            response = make_error(id, kInvalidParams, std::string("Invalid params: ") + e.what());
-        } catch (const std::exception& e) {
-            response = make_error(id, kInternalError, std::string("Internal error: ") + e.what());
-        }
+    // Answers once, whichever path the call takes.
+    auto finish = [this, id, key, cookie, cancel, reply](json response) {
         {
             // Forget the id before answering, so a client that reuses it at once is not refused.
             std::lock_guard lock(mutex_);
@@ -331,13 +326,35 @@ void Server::start_tool_call(const json& id, const json& params, const Reply& re
             --running_calls_;
         }
         idle_.notify_all();
+    };
+    CallContext context(cancel.token(), id, progress_token, channel_);
+    if (registry_.try_call_async(name, arguments, context,
+                                 [id, finish](json result) { finish(make_result(id, std::move(result))); }))
+        return;
+    pool_.post([this, id, name = std::move(name), arguments = std::move(arguments), context = std::move(context),
+                finish = std::move(finish)]() mutable {
+        json response;
+        try {
+            response = make_result(id, registry_.call(name, arguments, context));
+        } catch (const UnknownToolError& e) {
+            response = make_error(id, kInvalidParams, e.what());
+        } catch (const InvalidParamsError& e) {
+            response = make_error(id, kInvalidParams, std::string("Invalid params: ") + e.what());
+        } catch (const std::exception& e) {
+            response = make_error(id, kInternalError, std::string("Internal error: ") + e.what());
+        }
+        finish(std::move(response));
     });
 }
 
 void Server::begin_shutdown() {
-    std::lock_guard lock(mutex_);
-    shutting_down_ = true;
-    for (auto& [_, f] : in_flight_) f.cancel.cancel("the server is shutting down");
+    std::vector<CancellationSource> running;
+    {
+        std::lock_guard lock(mutex_);
+        shutting_down_ = true;
+        for (auto& [_, f] : in_flight_) running.push_back(f.cancel);
+    }
+    for (auto& c : running) c.cancel("the server is shutting down");
 }
 
 bool Server::wait_idle(std::chrono::milliseconds timeout) {

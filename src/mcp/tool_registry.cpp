@@ -27,7 +27,7 @@ json tool_result(const std::string& text, json structured, bool is_error) {
 
 json error_result(const std::string& message) { return tool_result(message, nullptr, true); }
 
-void ToolRegistry::add(ToolDefinition definition, ToolHandler handler) {
+void ToolRegistry::add(ToolDefinition definition, ToolHandler handler, AsyncToolHandler async_handler) {
     {
         std::unique_lock lock(mutex_);
         auto entry = std::make_shared<Entry>();
@@ -35,6 +35,7 @@ void ToolRegistry::add(ToolDefinition definition, ToolHandler handler) {
         entry->order = it != tools_.end() ? it->second->order : next_order_++;
         entry->definition = std::move(definition);
         entry->handler = std::move(handler);
+        entry->async_handler = std::move(async_handler);
         tools_[entry->definition.name] = std::move(entry);
     }
     changed();
@@ -153,6 +154,27 @@ json ToolRegistry::call(const std::string& name, const json& arguments, CallCont
     } catch (const std::exception& e) {
         return error_result(std::string("Tool '") + name + "' failed: " + e.what());
     }
+}
+
+bool ToolRegistry::try_call_async(const std::string& name, const json& arguments, const CallContext& context,
+                                  ToolDone done) const {
+    std::shared_ptr<const Entry> entry;
+    {
+        std::shared_lock lock(mutex_);
+        auto it = tools_.find(name);
+        if (it != tools_.end()) entry = it->second;
+    }
+    if (!entry || !entry->async_handler || !arguments.is_object()) return false;
+    // `done` stays ours until the handler takes the call, so a declined call can still be run
+    // the ordinary way.
+    try {
+        return entry->async_handler(arguments, context, done);
+    } catch (const ToolError& e) {
+        done(!e.result().is_null() ? e.result() : error_result(e.what()));
+    } catch (const std::exception& e) {
+        done(error_result(std::string("Tool '") + name + "' failed: " + e.what()));
+    }
+    return true;
 }
 
 size_t ToolRegistry::subscribe(std::function<void()> listener) {

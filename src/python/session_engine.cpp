@@ -62,11 +62,14 @@ struct SessionEngine::Job {
     ExecRequest request;
     std::shared_ptr<Execution> execution;
     std::mutex mutex;
-    std::condition_variable changed;
-    bool done = false;        // GUARDED_BY(mutex)
-    ExecOutcome outcome;      // written before done is set, read after
+    bool done = false;        // GUARDED_BY(mutex): the code has finished (or never ran)
+    ExecOutcome outcome;      // written by the running thread before done is set
     std::atomic<bool> running{false};
     unsigned long thread_id = 0;
+    std::atomic<bool> answered{false};
+    Completion completion;    // called once, by whoever flips `answered`
+    CancelRegistration on_cancel;
+    uint64_t deadline_id = 0;
 };
 
 // Posts ExecutionInterrupted into interrupted jobs until they stop. Its own thread, because
@@ -145,7 +148,10 @@ RuntimeFns* g_fns = nullptr;
 }  // namespace
 
 SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
-    : options_(options), interrupter_(std::make_unique<Interrupter>()), last_expiry_check_(Clock::now()) {
+    : options_(options),
+      interrupter_(std::make_unique<Interrupter>()),
+      timer_(std::make_unique<DeadlineTimer>()),
+      last_expiry_check_(Clock::now()) {
     {
         py::gil_scoped_acquire gil;
         bridge::set_registry(&registry);
@@ -161,6 +167,7 @@ SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
 SessionEngine::~SessionEngine() {
     interrupt_all();
     pool_.reset();  // joins; running code must have stopped
+    timer_.reset();
     interrupter_.reset();
     std::lock_guard lock(sessions_mutex_);
     sessions_.clear();
@@ -222,11 +229,14 @@ void SessionEngine::drain(std::shared_ptr<Session> session) {
         } else {
             run_job(*session, *job);
         }
+        ExecOutcome outcome;
         {
             std::lock_guard lock(job->mutex);
             job->done = true;
+            outcome = std::move(job->outcome);
         }
-        job->changed.notify_all();
+        timer_->cancel(job->deadline_id);
+        answer(*job, std::move(outcome));
         {
             std::lock_guard lock(sessions_mutex_);
             session->current.reset();
@@ -245,7 +255,9 @@ void SessionEngine::run_job(Session& session, Job& job) {
     if (ex.interrupted()) {  // cancelled or timed out while it waited in the queue
         out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut
                                                                           : ExecOutcome::Status::Cancelled;
-        out.error = ExecError{"TimeoutError", "the session was busy until the time-out passed; the code did not run", ""};
+        if (out.status == ExecOutcome::Status::TimedOut)
+            out.error = ExecError{"TimeoutError", "session '" + session.id +
+                                      "' was busy until the time-out passed; the code did not run", ""};
         return;
     }
     if (session.persistent && !session.globals.object)
@@ -330,53 +342,69 @@ void SessionEngine::run_job(Session& session, Job& job) {
     out.mcp_calls = ex.take_calls();
 }
 
-ExecOutcome SessionEngine::execute(const ExecRequest& request, const mcp::CallContext& context) {
+void SessionEngine::answer(Job& job, ExecOutcome outcome) {
+    if (job.answered.exchange(true)) return;
+    auto done = std::move(job.completion);
+    job.completion = nullptr;
+    if (done) done(std::move(outcome));
+}
+
+void SessionEngine::submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) {
     expire_idle_sessions();
     auto session = session_for(request);
     auto job = std::make_shared<Job>();
     job->request = request;
     job->execution = std::make_shared<Execution>(request.session_id, request.persistent, request.max_output, context);
+    job->completion = std::move(done);
     std::weak_ptr<Job> weak = job;
-    auto on_cancel = context.cancellation().on_cancel([this, weak] {
-        if (auto j = weak.lock()) {
-            j->execution->interrupt(Execution::Interrupt::Cancelled);
-            interrupter_->request(j);
-            { std::lock_guard lock(j->mutex); }
-            j->changed.notify_all();
-        }
-    });
-    enqueue(session, job);
-
-    const auto deadline = Clock::now() + request.timeout;
-    std::unique_lock lock(job->mutex);
-    job->changed.wait_until(lock, deadline, [&] { return job->done || context.cancelled(); });
-    if (job->done) return std::move(job->outcome);
-    if (context.cancelled()) {
-        ExecOutcome out;
+    job->on_cancel = context.cancellation().on_cancel([this, weak] {
+        auto j = weak.lock();
+        if (!j) return;
+        j->execution->interrupt(Execution::Interrupt::Cancelled);
+        interrupter_->request(j);
+        ExecOutcome out;  // nobody reads it: a cancelled request gets no answer
         out.status = ExecOutcome::Status::Cancelled;
         out.still_running = true;
-        return out;
-    }
-    lock.unlock();
+        answer(*j, std::move(out));
+    });
+    job->deadline_id = timer_->schedule(Clock::now() + request.timeout, [this, weak] {
+        if (auto j = weak.lock()) on_deadline(j);
+    });
+    enqueue(session, job);
+}
+
+void SessionEngine::on_deadline(const std::shared_ptr<Job>& job) {
+    if (job->answered.load()) return;
     job->execution->interrupt(Execution::Interrupt::Timeout);
     interrupter_->request(job);
-    lock.lock();
-    job->changed.wait_for(lock, options_.interrupt_grace, [&] { return job->done; });
-    if (job->done) return std::move(job->outcome);
-    // The code ignores the interrupt (a long C call holding on): answer now, with what it printed.
-    ExecOutcome out;
-    out.status = ExecOutcome::Status::TimedOut;
-    out.still_running = true;
-    out.out = job->execution->out().snapshot();
-    out.err = job->execution->err().snapshot();
-    out.duration_ms = std::chrono::duration<double, std::milli>(request.timeout + options_.interrupt_grace).count();
-    out.error = ExecError{"TimeoutError",
-                          "the code ran past its timeout of " + seconds_text(request.timeout) +
-                              " s and has not stopped yet (it is probably inside a long C call that cannot be "
-                              "interrupted); session '" + request.session_id +
-                              "' stays busy until it returns, other sessions keep working",
-                          ""};
-    return out;
+    // The interrupt usually lands within milliseconds and the job answers with its traceback.
+    // If it has not after the grace period, the code is stuck in C: answer now with what it printed.
+    std::weak_ptr<Job> weak = job;
+    timer_->schedule(Clock::now() + options_.interrupt_grace, [weak, grace = options_.interrupt_grace] {
+        auto j = weak.lock();
+        if (!j || j->answered.load()) return;
+        const auto& req = j->request;
+        ExecOutcome out;
+        out.status = ExecOutcome::Status::TimedOut;
+        out.still_running = true;
+        out.out = j->execution->out().snapshot();
+        out.err = j->execution->err().snapshot();
+        out.duration_ms = std::chrono::duration<double, std::milli>(req.timeout + grace).count();
+        out.error = ExecError{"TimeoutError",
+                              "the code ran past its timeout of " + seconds_text(req.timeout) +
+                                  " s and has not stopped yet (it is probably inside a long C call that cannot be "
+                                  "interrupted); session '" + req.session_id +
+                                  "' stays busy until it returns, other sessions keep working",
+                              ""};
+        answer(*j, std::move(out));
+    });
+}
+
+ExecOutcome SessionEngine::execute(const ExecRequest& request, const mcp::CallContext& context) {
+    std::promise<ExecOutcome> promise;
+    auto future = promise.get_future();
+    submit(request, context, [&promise](ExecOutcome o) { promise.set_value(std::move(o)); });
+    return future.get();
 }
 
 std::optional<size_t> SessionEngine::clear_session(const std::string& session_id) {

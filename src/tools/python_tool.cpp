@@ -174,7 +174,9 @@ std::string PythonTool::summarize_tools(const mcp::ToolRegistry& registry) const
 }
 
 void PythonTool::register_in(mcp::ToolRegistry& registry) {
-    registry.add(definition(), [this](const json& args, mcp::CallContext& ctx) { return call(args, ctx); });
+    registry.add(
+        definition(), [this](const json& args, mcp::CallContext& ctx) { return call(args, ctx); },
+        [this](const json& args, const mcp::CallContext& ctx, mcp::ToolDone& done) { return call_async(args, ctx, done); });
     registry.set_description("python", definition(summarize_tools(registry)).description);
     registry.subscribe([this, &registry] {
         registry.set_description("python", definition(summarize_tools(registry)).description);
@@ -251,8 +253,8 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
     return mcp::tool_result(text, json{{"sessions", std::move(sessions)}, {"count", count}});
 }
 
-json PythonTool::execute(const json& input, const std::string& code, const std::string& filename,
-                         mcp::CallContext& context) {
+python::ExecRequest PythonTool::make_request(const json& input, const std::string& code, const std::string& filename,
+                                             const mcp::CallContext& context) const {
     python::ExecRequest req;
     req.code = code;
     req.filename = filename;
@@ -274,13 +276,10 @@ json PythonTool::execute(const json& input, const std::string& code, const std::
         throw ToolError("session '" + req.session_id +
                         "' is the one making this call (directly or through other calls); running code in it "
                         "now would wait for itself forever. Use another session_id.");
+    return req;
+}
 
-    python::ExecOutcome o;
-    try {
-        o = engine_.execute(req, context);
-    } catch (const python::EngineError& e) {
-        throw ToolError(e.what());
-    }
+json PythonTool::format(const python::ExecRequest& req, const python::ExecOutcome& o) {
     using Status = python::ExecOutcome::Status;
     bool success = o.status == Status::Ok;
     json error = nullptr;
@@ -300,6 +299,31 @@ json PythonTool::execute(const json& input, const std::string& code, const std::
                     {"mcp_calls", std::move(calls)}};
     if (o.still_running) structured["still_running"] = true;
     return mcp::tool_result(text_block(o), std::move(structured), !success);
+}
+
+json PythonTool::execute(const json& input, const std::string& code, const std::string& filename,
+                         mcp::CallContext& context) {
+    auto req = make_request(input, code, filename, context);
+    try {
+        return format(req, engine_.execute(req, context));
+    } catch (const python::EngineError& e) {
+        throw ToolError(e.what());
+    }
+}
+
+bool PythonTool::call_async(const json& arguments, const mcp::CallContext& context, mcp::ToolDone& done) {
+    if (!engine_.can_submit()) return false;
+    json input = unwrap_input(arguments);
+    std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
+    if (op != "execute") return false;  // the other operations touch files or the GIL: not on this thread
+    options_.gate.check(input, options_.readme);
+    auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
+    try {
+        engine_.submit(req, context, [req, done = std::move(done)](python::ExecOutcome o) { done(format(req, o)); });
+    } catch (const python::EngineError& e) {
+        throw ToolError(e.what());
+    }
+    return true;
 }
 
 }  // namespace pymcp::tools

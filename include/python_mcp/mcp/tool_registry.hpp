@@ -66,6 +66,13 @@ public:
 // Returns the CallToolResult object ({content, structuredContent?, isError?}).
 using ToolHandler = std::function<json(const json& arguments, CallContext& context)>;
 
+// The non-blocking form a tool may add beside its ToolHandler: it must return at once. It either
+// takes the call (returns true and later calls `done` exactly once, from any thread, with the
+// result) or declines (returns false; the caller then runs the ToolHandler on a thread of its
+// own). The python tool takes `execute` this way, so a queued execution holds no thread.
+using ToolDone = std::function<void(json result)>;
+using AsyncToolHandler = std::function<bool(const json& arguments, const CallContext& context, ToolDone& done)>;
+
 // Result helpers.
 json text_content(const std::string& text);
 json tool_result(const std::string& text, json structured = nullptr, bool is_error = false);
@@ -74,7 +81,7 @@ json error_result(const std::string& message);
 class ToolRegistry {
 public:
     // Adds the tool, or replaces the one of the same name (keeping its place in the order).
-    void add(ToolDefinition definition, ToolHandler handler);
+    void add(ToolDefinition definition, ToolHandler handler, AsyncToolHandler async_handler = nullptr);
     bool remove(const std::string& name);
     // Removes every tool whose name starts with `prefix`; returns how many.
     size_t remove_prefix(const std::string& prefix);
@@ -90,6 +97,11 @@ public:
     size_t size() const;
 
     json call(const std::string& name, const json& arguments, CallContext& context) const;
+    // Offers the call to the tool's AsyncToolHandler. True: `done` will be called (errors arrive
+    // as isError results). False: the tool is unknown, has no async handler, or declined; `done`
+    // was not called and the caller should use call().
+    bool try_call_async(const std::string& name, const json& arguments, const CallContext& context,
+                        ToolDone done) const;
 
     // Asked by call() and resolve() when a name is not (yet) in the table: a downstream server
     // that is still starting waits here (bounded) and returns true when the caller should look
@@ -105,6 +117,7 @@ private:
     struct Entry {
         ToolDefinition definition;
         ToolHandler handler;
+        AsyncToolHandler async_handler;
         uint64_t order = 0;
     };
     void changed() const;

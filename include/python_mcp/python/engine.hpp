@@ -8,6 +8,7 @@
 // requests it cannot accept (EngineError); everything user code does is in the ExecOutcome.
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -69,9 +70,18 @@ public:
 
 class Engine {
 public:
+    using Completion = std::function<void(ExecOutcome)>;
+
     virtual ~Engine() = default;
     // `context` is the tool call's; nested mcp.calls made by the code derive theirs from it.
     virtual ExecOutcome execute(const ExecRequest& request, const mcp::CallContext& context) = 0;
+    // The same without holding the caller's thread: `done` is called exactly once, from any
+    // thread, when the outcome is known (at the latest at the time-out plus a short grace, or at
+    // once on cancellation). Engines that cannot do this say so with can_submit().
+    virtual bool can_submit() const { return false; }
+    virtual void submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) {
+        done(execute(request, context));
+    }
     // Number of variables freed, or nullopt when there is no such session.
     virtual std::optional<size_t> clear_session(const std::string& session_id) = 0;
     virtual std::vector<SessionInfo> list_sessions() = 0;

@@ -2,7 +2,9 @@
 // The in-process engine: runs code in the embedded interpreter, one globals dict per persistent
 // session, on a growing pool of Python threads.
 //
-// Threads: execute() is called from request threads and waits (without the GIL) for its job.
+// Threads: submit() is called from any thread and returns at once; its completion runs on the
+// thread that finished the job, the timer thread (time-out answered before the code stopped) or
+// the cancelling thread. execute() is submit() plus a wait (without the GIL).
 // Jobs of one session run one at a time in arrival order (a per-session queue); sessions run
 // concurrently on pool threads, or on the main thread when run_on_main_thread is set. A separate
 // interrupter thread posts ExecutionInterrupted into running code, so nothing on the protocol side
@@ -20,6 +22,7 @@
 
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/python/engine.hpp"
+#include "python_mcp/support/deadline_timer.hpp"
 #include "python_mcp/support/elastic_pool.hpp"
 
 namespace pymcp::python {
@@ -39,6 +42,8 @@ public:
     ~SessionEngine() override;
 
     ExecOutcome execute(const ExecRequest& request, const mcp::CallContext& context) override;
+    bool can_submit() const override { return true; }
+    void submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) override;
     std::optional<size_t> clear_session(const std::string& session_id) override;
     std::vector<SessionInfo> list_sessions() override;
 
@@ -55,9 +60,12 @@ private:
     void drain(std::shared_ptr<Session> session);
     void run_job(Session& session, Job& job);
     void expire_idle_sessions();
+    void on_deadline(const std::shared_ptr<Job>& job);
+    static void answer(Job& job, ExecOutcome outcome);
 
     const EngineOptions options_;
     std::unique_ptr<Interrupter> interrupter_;
+    std::unique_ptr<DeadlineTimer> timer_;
     std::mutex sessions_mutex_;
     std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mutex_)
     std::vector<std::weak_ptr<Job>> running_;                             // GUARDED_BY(sessions_mutex_)

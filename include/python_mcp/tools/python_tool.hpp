@@ -32,8 +32,13 @@ public:
     // Registers the tool and keeps its description's list of callable tools current.
     void register_in(mcp::ToolRegistry& registry);
     mcp::json call(const mcp::json& arguments, mcp::CallContext& context);
+    // The non-blocking path for `execute` when the engine can submit; other operations decline.
+    bool call_async(const mcp::json& arguments, const mcp::CallContext& context, mcp::ToolDone& done);
 
 private:
+    python::ExecRequest make_request(const mcp::json& input, const std::string& code, const std::string& filename,
+                                     const mcp::CallContext& context) const;
+    static mcp::json format(const python::ExecRequest& request, const python::ExecOutcome& outcome);
     mcp::json execute(const mcp::json& input, const std::string& code, const std::string& filename,
                       mcp::CallContext& context);
     std::string summarize_tools(const mcp::ToolRegistry& registry) const;

@@ -1,0 +1,60 @@
+#include "python_mcp/support/deadline_timer.hpp"
+
+namespace pymcp {
+
+DeadlineTimer::DeadlineTimer() : thread_([this] { loop(); }) {}
+
+DeadlineTimer::~DeadlineTimer() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+uint64_t DeadlineTimer::schedule(Clock::time_point when, std::function<void()> callback) {
+    bool earliest;
+    uint64_t id;
+    {
+        std::lock_guard lock(mutex_);
+        id = next_id_++;
+        auto it = due_.emplace(std::make_pair(when, id), std::move(callback)).first;
+        when_.emplace(id, when);
+        earliest = it == due_.begin();
+    }
+    if (earliest) wake_.notify_all();
+    return id;
+}
+
+void DeadlineTimer::cancel(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    auto it = when_.find(id);
+    if (it == when_.end()) return;
+    due_.erase(std::make_pair(it->second, id));
+    when_.erase(it);
+}
+
+void DeadlineTimer::loop() {
+    std::unique_lock lock(mutex_);
+    while (!stop_) {
+        if (due_.empty()) {
+            wake_.wait(lock);
+            continue;
+        }
+        auto first = due_.begin();
+        if (first->first.first > Clock::now()) {
+            wake_.wait_until(lock, first->first.first);
+            continue;
+        }
+        auto callback = std::move(first->second);
+        when_.erase(first->first.second);
+        due_.erase(first);
+        lock.unlock();
+        callback();
+        callback = nullptr;
+        lock.lock();
+    }
+}
+
+}  // namespace pymcp
