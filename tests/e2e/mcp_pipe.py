@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -408,7 +407,3 @@ def error_text(result: dict) -> str:
         parts += [str(sc["error"].get(k, "")) for k in ("type", "message")]
     return "\n".join(parts)
 
-
-def integers_in(text: str) -> list[int]:
-    """Integers written in `text`, allowing 1,234,567 and 1_234_567 and 1 234 567."""
-    return [int(re.sub(r"[,_ ]", "", m)) for m in re.findall(r"\d{1,3}(?:[,_ ]\d{3})+|\d+", text)]
