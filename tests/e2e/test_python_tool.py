@@ -551,3 +551,72 @@ def test_path_traversal_names_are_refused(server, operation, name):
     assert written == [], written
     for victim in victims:
         assert victim.exists(), f"{operation} {name!r} deleted {victim}"
+
+
+# --- mcp.call: tools from Python ----------------------------------------------------------------
+
+# The seed document's pipeline, steps 3-4, as written there (the unlock token is accepted).
+SEED_PIPELINE = '''
+import json
+from datetime import datetime
+urls = ['https://a.example/1', 'https://b.example/2', 'https://c.example/3']
+
+mcp.call('sqlite', {
+    'input': {
+        'sql': 'CREATE TABLE IF NOT EXISTS urls (url TEXT, timestamp TEXT)',
+        'database': 'research.db',
+        'tool_unlock_token': '29e63eb5'
+    }
+})
+
+for url in urls:
+    mcp.call('sqlite', {
+        'input': {
+            'sql': 'INSERT INTO urls VALUES (?, ?)',
+            'params': [url, datetime.now().isoformat()],
+            'database': 'research.db',
+            'tool_unlock_token': '29e63eb5'
+        }
+    })
+
+result = mcp.call('sqlite', {
+    'input': {
+        'sql': 'SELECT COUNT(*) as count FROM urls',
+        'database': 'research.db',
+        'tool_unlock_token': '29e63eb5'
+    }
+})
+
+count = json.loads(result['content'][0]['text'])[0]['count']
+print(f"Stored {count} URLs")
+'''
+
+
+def test_seed_pipeline_calls_sqlite_through_mcp_call(server):
+    sc = ok(server, SEED_PIPELINE)
+    assert sc["stdout"] == "Stored 3 URLs\n"
+    assert [c["tool"] for c in sc["mcp_calls"]] == ["sqlite"] * 5
+    # A bare database name lives in the user data folder, not in the current directory.
+    assert list(server.data_home.rglob("research.db")), "research.db is not under XDG_DATA_HOME"
+    assert not (server.work / "research.db").exists()
+
+
+def test_mcp_call_runs_python_in_another_session(server):
+    ok(server, "secret = 'from other'", session_id="other", persistent=True)
+    code = ("r = mcp.call('python', {'input': {'operation': 'execute', 'code': 'secret',"
+            " 'session_id': 'other', 'persistent': True}})\nr['structuredContent']['result']")
+    assert ok(server, code, session_id="caller", persistent=True)["result"] == '"\'from other\'"'
+
+
+def test_mcp_call_errors_raise_tool_error(server):
+    code = ("try:\n    mcp.call('no_such_tool', {})\nexcept mcp.ToolError as e:\n    caught = 'unknown'\n"
+            "try:\n    mcp.call('python', {'input': {'operation': 'execute', 'code': '1/0'}})\n"
+            "except mcp.ToolError as e:\n    caught += ' tool-error'\ncaught")
+    assert ok(server, code)["result"] == "'unknown tool-error'"
+
+
+def test_mcp_call_into_its_own_session_is_refused_not_deadlocked(server):
+    code = ("try:\n    mcp.call('python', {'input': {'operation': 'execute', 'code': '1',"
+            " 'session_id': 'me', 'persistent': True}})\n    outcome = 'ran'\n"
+            "except mcp.ToolError as e:\n    outcome = 'refused'\noutcome")
+    assert ok(server, code, session_id="me", persistent=True, timeout=10)["result"] == "'refused'"
