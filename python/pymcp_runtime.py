@@ -462,6 +462,11 @@ def module_getattr(name):
     for t in mcp.list_tools():
         if not t.get("server") and _py_name(t["name"]) == name:
             return ToolFunction(t)
+    # Perhaps a server that is still starting: wait for it once, then look again.
+    mcp._wait_for_server(name)
+    for server in _servers():
+        if _py_name(server) == name:
+            return ServerNamespace(server)
     raise AttributeError(f"module 'mcp' has no attribute '{name}' (servers: "
                          + (", ".join(_py_name(s) for s in _servers()) or "none") + ")")
 

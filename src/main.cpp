@@ -18,6 +18,8 @@
 #include <thread>
 
 #include "python_mcp/app/options.hpp"
+#include "python_mcp/client/downstream.hpp"
+#include "python_mcp/client/server_config.hpp"
 #include "python_mcp/jsonrpc/line_reader.hpp"
 #include "python_mcp/jsonrpc/message_writer.hpp"
 #include "python_mcp/mcp/server.hpp"
@@ -28,6 +30,7 @@
 #include "python_mcp/support/protocol_fds.hpp"
 #include "python_mcp/tools/python_tool.hpp"
 #include "python_mcp/tools/script_store.hpp"
+#include "python_mcp/tools/sqlite_tool.hpp"
 
 namespace pymcp::embedded {
 extern const char* const kToolReadme;
@@ -106,6 +109,24 @@ int main(int argc, char** argv) {
     tools::PythonTool python_tool(engine, scripts, python_options);
     python_tool.register_in(registry);
 
+    tools::SqliteToolOptions sqlite_options;
+    sqlite_options.data_dir = opt.data_dir;
+    // The original tool's token, so the seed's scripts run unchanged with --require-unlock-token.
+    sqlite_options.gate = tools::UnlockGate{opt.require_unlock_token, "29e63eb5"};
+    tools::SqliteTool sqlite_tool(sqlite_options);
+    sqlite_tool.register_in(registry);
+
+    client::DownstreamOptions downstream_options;
+    downstream_options.expose = opt.expose_downstream;
+    downstream_options.call_timeout = std::chrono::milliseconds(static_cast<long long>(opt.downstream_timeout_s * 1000));
+    client::DownstreamManager downstream(registry, downstream_options);
+    if (!opt.config_file.empty()) {
+        auto config = client::load_server_config(opt.config_file);
+        for (const auto& error : config.errors) spdlog::error("--config {}: {}", opt.config_file, error);
+        spdlog::info("{} downstream server(s) configured in {}", config.servers.size(), opt.config_file);
+        downstream.start(std::move(config.servers));  // in the background: never delays initialize
+    }
+
     if (opt.memory_limit_mb > 0) {
         rlimit rl{};
         rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
@@ -145,7 +166,8 @@ int main(int argc, char** argv) {
         // which could hang on threads user code left behind.
         server.begin_shutdown();
         engine.interrupt_all();
-        server.wait_idle(std::chrono::milliseconds(1000));
+        server.wait_idle(std::chrono::milliseconds(800));
+        downstream.shutdown(std::chrono::milliseconds(300));
         spdlog::default_logger()->flush();
         sink.close();
         std::_Exit(0);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <thread>
 #include <optional>
 #include <vector>
 
@@ -85,8 +86,15 @@ Server::Server(ToolRegistry& registry, MessageSink& sink, ServerOptions options)
       options_(std::move(options)),
       channel_(std::make_shared<Channel>(sink)),
       pool_("request", options_.max_request_threads) {
+    // A downstream server registers its tools one by one: coalesce the burst into one
+    // notification sent shortly after the first change.
     registry_subscription_ = registry_.subscribe([this] {
-        if (client_ready_.load()) send(make_notification("notifications/tools/list_changed", nullptr));
+        if (!client_ready_.load() || list_changed_pending_.exchange(true)) return;
+        pool_.post([this] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            list_changed_pending_ = false;
+            if (!shutting_down_.load()) send(make_notification("notifications/tools/list_changed", nullptr));
+        });
     });
 }
 

@@ -89,9 +89,26 @@ py::object call_tool(const std::string& name, py::object params) {
     return python::json_to_py(result);
 }
 
+// A downstream server still starting has no tools in the registry yet: the registry's miss
+// handler waits for it (bounded, and cut short by an interrupt). True when it may be there now.
+bool wait_for_server(const std::string& server) {
+    if (!g_registry || server.empty()) return false;
+    auto execution = current_execution();
+    CancellationToken token = execution ? execution->token() : CancellationToken{};
+    py::gil_scoped_release nogil;
+    return g_registry->resolve(server + ".\x01", token).has_value() || true;
+}
+
+bool has_server_tools(const std::string& server) {
+    for (const auto& def : g_registry->list())
+        if (def.meta.is_object() && def.meta.value("server", "") == server) return true;
+    return false;
+}
+
 py::list list_tools(py::object server) {
     if (!g_registry) return py::list();
     std::string wanted = server.is_none() ? std::string() : server.cast<std::string>();
+    if (!wanted.empty() && !has_server_tools(wanted)) wait_for_server(wanted);
     py::list out;
     for (const auto& def : g_registry->list()) {
         std::string srv, tool;
@@ -184,6 +201,8 @@ PYBIND11_EMBEDDED_MODULE(mcp, m) {
           "Calls the MCP tool `name` with `params` (a dict; built-ins also take the original "
           "{'input': {...}} form) and returns its result as a dict. Raises mcp.ToolError when the "
           "tool fails, is unknown, or the params are invalid.");
+    m.def("_wait_for_server", &pymcp::bridge::wait_for_server, py::arg("server"),
+          "Waits (bounded) for a configured downstream server that is still starting.");
     m.def("list_tools", &pymcp::bridge::list_tools, py::arg("server") = py::none(),
           "Every tool code can call, with its description and input schema; only one server's "
           "with server='name'.");

@@ -85,6 +85,7 @@ private:
     std::atomic<bool> initialized_{false};
     std::atomic<bool> client_ready_{false};  // notifications/initialized received
     std::atomic<bool> shutting_down_{false};
+    std::atomic<bool> list_changed_pending_{false};
 
     struct InFlight {
         uint64_t cookie;
