@@ -6,6 +6,7 @@
 // (signals and EOF -> shutdown), plus the pools owned by the Server and the engine.
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -128,6 +129,9 @@ int main(int argc, char** argv) {
     }
 
     if (opt.memory_limit_mb > 0) {
+        // glibc reserves 64 MiB of address space per malloc arena (one per thread under
+        // contention): under RLIMIT_AS a few busy threads would exhaust the limit on reservations.
+        mallopt(M_ARENA_MAX, 2);
         rlimit rl{};
         rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
         if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
@@ -164,10 +168,14 @@ int main(int argc, char** argv) {
         // Running work is interrupted and gets a moment to finish cleanly (a script save or a
         // sqlite transaction completes or rolls back); then we leave without finalising Python,
         // which could hang on threads user code left behind.
+        // At end of input, calls still running get a moment to finish and be answered: a script
+        // that pipes requests and closes stdin wants its answers. Signals mean "stop now". Either
+        // way the process is gone within 2 s.
+        if (c == 0) server.wait_idle(std::chrono::milliseconds(1000));
         server.begin_shutdown();
         engine.interrupt_all();
-        server.wait_idle(std::chrono::milliseconds(800));
-        downstream.shutdown(std::chrono::milliseconds(300));
+        server.wait_idle(std::chrono::milliseconds(400));
+        downstream.shutdown(std::chrono::milliseconds(200));
         spdlog::default_logger()->flush();
         sink.close();
         std::_Exit(0);
