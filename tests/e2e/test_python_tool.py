@@ -429,6 +429,47 @@ def test_protocol_answers_while_python_is_cpu_bound(server):
     assert ok(server, "'free'", session_id="spin", persistent=True)["result"] == "'free'"
 
 
+def test_uninterruptible_c_call_is_answered_at_its_deadline(server):
+    # libc sleep() through ctypes releases the GIL and cannot be interrupted from Python.
+    start = time.monotonic()
+    result = run(server, "import ctypes\nctypes.CDLL(None).sleep(4)", session_id="stuck", persistent=True,
+                 timeout=1)
+    elapsed = time.monotonic() - start
+    assert is_error(result) and TIMED_OUT.search(error_text(result)), result
+    assert elapsed < 3.0, f"answered after {elapsed:.2f} s for a 1 s timeout"
+    # The session is reported busy until the C call returns; other sessions keep working.
+    entry = session_named(session_entries(server.python("list_sessions")), "stuck")
+    assert entry is not None and entry["busy"] is True, entry
+    assert ok(server, "'free'", session_id="elsewhere", persistent=True)["result"] == "'free'"
+    # Once the call has returned, the session works again.
+    deadline = time.monotonic() + 15
+    while True:
+        entry = session_named(session_entries(server.python("list_sessions")), "stuck")
+        if entry is None or entry["busy"] is False:
+            break
+        assert time.monotonic() < deadline, "the session stayed busy after the C call returned"
+        time.sleep(0.05)
+    assert ok(server, "'back'", session_id="stuck", persistent=True)["result"] == "'back'"
+
+
+def test_code_holding_the_gil_does_not_block_the_protocol_or_shutdown(server):
+    # A catastrophic regex runs in C holding the GIL for a long time.
+    marker = server.work / "regex"
+    body = "import re\nre.match(r'(a+)+$', 'a' * 40 + 'b')"
+    call = server.send_python(code=touch_then(marker, body), session_id="gil", persistent=True, timeout=1)
+    server.wait_for_file(marker, request_id=call)
+    start = time.monotonic()
+    assert server.request("ping", timeout=5)["result"] == {}
+    assert time.monotonic() - start < 0.5, "ping waited for the GIL"
+    result = server.wait_response(call, timeout=10)["result"]
+    assert is_error(result) and TIMED_OUT.search(error_text(result)), result
+    assert time.monotonic() - start < 3.0
+    server.close_stdin()
+    start = time.monotonic()
+    assert server.wait_exit(timeout=10) == 0
+    assert time.monotonic() - start < 2.0, "shutdown waited for code that holds the GIL"
+
+
 # --- run_on_main_thread -------------------------------------------------------------------------
 
 def test_run_on_main_thread(server):
