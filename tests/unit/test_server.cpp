@@ -773,5 +773,23 @@ TEST_F(ServerTest, AsyncToolIsAnsweredWhenDone) {
     EXPECT_EQ(sink_.count([](const json& m) { return is_response_to(m, 3); }), 0u);
 }
 
+// A tool's async handler that took `done` and then failed: the request still gets exactly one
+// answer and does not stay in flight (its id would be refused forever, wait_idle never true).
+TEST_F(ServerTest, AsyncHandlerFailingAfterTakingDoneLeavesNothingInFlight) {
+    registry_.add(
+        def("async_fail"), [](const json&, CallContext&) { return tool_result("sync path"); },
+        [](const json&, const CallContext&, ToolDone& done) -> bool {
+            ToolDone taken = std::move(done);  // handed on, e.g. to an engine that then refuses
+            throw ToolError("refused after taking the call");
+        });
+    initialize();
+    json r = roundtrip(call_request(1, "async_fail"), 1000ms);
+    EXPECT_TRUE(r.contains("result") || r.contains("error")) << r.dump();
+    EXPECT_TRUE(server_->wait_idle(1000ms)) << "the failed call is still counted as running";
+    EXPECT_EQ(server_->in_flight(), 0u);
+    r = roundtrip(call_request(1, "echo"), 1000ms);
+    EXPECT_TRUE(r.contains("result")) << "id 1 should be free again: " << r.dump();
+}
+
 }  // namespace
 }  // namespace pymcp::mcp
