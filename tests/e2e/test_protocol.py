@@ -127,6 +127,11 @@ def test_tools_list_order_is_the_same_in_another_process(spawn):
     assert names_a == names_b
 
 
+def test_logging_set_level(server):
+    assert server.request("logging/setLevel", {"level": "warning"})["result"] == {}
+    assert error_code(server.request("logging/setLevel", {"level": "loud"})) == INVALID_PARAMS
+
+
 # --- malformed input ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("line", [
@@ -352,6 +357,29 @@ def test_shutdown_is_prompt_and_clean(server, how, busy):
     assert code == 0, f"exit code {code}\n{server.diagnostics()}"
     assert elapsed < 2.0, f"took {elapsed:.2f} s to exit"
     assert server.stdout_closed(timeout=2), "something still holds the protocol pipe"
+
+
+def test_requests_piped_before_eof_are_answered(spawn):
+    # The README's demo: `printf '<initialize>\n<tools/call>\n' | python-mcp`. Requests already
+    # read when stdin ends are answered (quick ones, within the 2 s shutdown budget), then exit 0.
+    s = spawn()
+    s.send_raw(b"\n".join(json.dumps(m).encode() for m in (
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": LATEST_VERSION, "capabilities": {},
+                    "clientInfo": {"name": "demo", "version": "1"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "python", "arguments": {"code": "import sys; print(sys.version); 6*7"}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "ping"},
+    )))
+    start = time.monotonic()
+    s.close_stdin()
+    assert s.wait_exit(timeout=10) == 0
+    assert time.monotonic() - start < 2.0
+    assert s.stdout_closed(timeout=2)
+    assert "result" in s.wait_response(1, timeout=0.1)
+    assert s.wait_response(3, timeout=0.1)["result"] == {}
+    call = s.wait_response(2, timeout=0.1)
+    assert call["result"]["structuredContent"]["result"] == "42", call
 
 
 def test_sigint_then_sigterm_like_claude_code(server):

@@ -661,3 +661,25 @@ def test_mcp_call_into_its_own_session_is_refused_not_deadlocked(server):
             " 'session_id': 'me', 'persistent': True}})\n    outcome = 'ran'\n"
             "except mcp.ToolError as e:\n    outcome = 'refused'\noutcome")
     assert ok(server, code, session_id="me", persistent=True, timeout=10)["result"] == "'refused'"
+
+
+# --- tool_unlock_token ----------------------------------------------------------------------------
+
+def test_require_unlock_token_gates_calls_with_the_readme(spawn):
+    s = spawn("--require-unlock-token")
+    s.initialize()
+    readme = s.python("readme")  # needs no token
+    assert not is_error(readme)
+    readme_text = text_of(readme)
+    refused = s.python(code="print('ran')")
+    assert is_error(refused)
+    assert "tool_unlock_token" in text_of(refused)
+    assert "save_script" in text_of(refused), "the refusal should carry the readme"
+    assert is_error(s.python(code="print('ran')", tool_unlock_token="wrong-token"))
+    # The readme states the token: one of its hex words opens the gate.
+    candidates = {w for w in re.findall(r"\b[0-9a-f]{6,16}\b", readme_text) if re.search(r"\d", w)}
+    opened = [t for t in sorted(candidates)
+              if not is_error(s.python(code="print('ran')", tool_unlock_token=t))]
+    assert len(opened) == 1, f"tokens in the readme that work: {opened} (candidates {sorted(candidates)})"
+    sc = structured(s.python(code="print('ran')", tool_unlock_token=opened[0]))
+    assert sc["stdout"] == "ran\n"
