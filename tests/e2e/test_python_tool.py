@@ -683,3 +683,103 @@ def test_require_unlock_token_gates_calls_with_the_readme(spawn):
     assert len(opened) == 1, f"tokens in the readme that work: {opened} (candidates {sorted(candidates)})"
     sc = structured(s.python(code="print('ran')", tool_unlock_token=opened[0]))
     assert sc["stdout"] == "ran\n"
+
+
+# --- more things user code does -----------------------------------------------------------------
+
+def test_output_after_the_execution_ended_never_reaches_the_protocol(server):
+    marker = server.work / "late-done"
+    code = ("import os, threading, time, pathlib\n"
+            "def late():\n"
+            "    time.sleep(0.2)\n"
+            "    print('late print')\n"
+            "    os.write(1, b'late fd write\\n')\n"
+            f"    pathlib.Path({str(marker)!r}).touch()\n"
+            "threading.Thread(target=late, daemon=True).start()\n"
+            "'started'")
+    assert ok(server, code)["result"] == "'started'"
+    server.wait_for_file(marker)
+    assert server.request("ping")["result"] == {}
+    for raw in server.raw_lines:
+        assert b"late" not in raw, raw
+
+
+def test_unicode_output_round_trips(server):
+    text = "héllo ✓ 🐍 日本"
+    sc = ok(server, f"print({text!r})\n{text!r}")
+    assert sc["stdout"] == text + "\n"
+    assert sc["result"] == repr(text)
+
+
+def test_invalid_utf8_and_lone_surrogates_keep_the_stream_valid(server):
+    run(server, "import os\nos.write(1, b'bad \\xff\\xfe bytes\\n')")
+    run(server, "import sys\nsys.stdout.write('lone \\ud800 surrogate')")
+    run(server, "'\\ud800'")
+    assert ok(server, "'still fine'")["result"] == "'still fine'"
+
+
+def test_huge_trailing_value_is_kept_small(server):
+    since = server.mark()
+    result = run(server, "'x' * 10_000_000")
+    line = next(r for r in server.raw_lines[since:] if b"xxxxxxxx" in r)
+    assert len(line) < 1_000_000, f"a {len(line)}-byte response for one value"
+    assert not is_error(result)
+
+
+def test_a_failing_repr_is_reported_not_fatal(server):
+    result = run(server, "class A:\n    def __repr__(self):\n        raise ValueError('bad repr')\nA()")
+    assert "bad repr" in error_text(result) or structured(result)["success"] is True
+    assert ok(server, "1")["result"] == "1"
+
+
+def test_rebinding_sys_stdout_does_not_break_other_executions(server):
+    ok(server, "import sys, io\nsys.stdout = io.StringIO()\nsys.stderr = io.StringIO()", session_id="rude",
+       persistent=True)
+    sc = ok(server, "import sys\nprint('visible')\nprint('err', file=sys.stderr)", session_id="polite",
+            persistent=True)
+    assert sc["stdout"] == "visible\n" and sc["stderr"] == "err\n"
+
+
+def test_same_id_while_in_flight_is_refused(server):
+    marker = server.work / "first"
+    since = server.mark()
+    server.send_python(code=touch_then(marker, "import time\ntime.sleep(0.5)\n'first'"), id="dup")
+    server.wait_for_file(marker)
+    server.send_python(code="'second'", id="dup")
+    # The refusal is immediate; the first call answers after its sleep.
+    server.wait_for(lambda m: is_response(m) and m["id"] == "dup" and "result" in m, since=since,
+                    what="the first call's answer")
+    answers = server.find(lambda m: is_response(m) and m["id"] == "dup", since=since)
+    errors = [a for a in answers if "error" in a]
+    results = [a for a in answers if "result" in a]
+    assert len(errors) == 1 and errors[0]["error"]["code"] == -32600, answers
+    assert len(results) == 1 and results[0]["result"]["structuredContent"]["result"] == "'first'"
+
+
+def test_cancelling_a_queued_call_means_it_never_runs(server):
+    marker = server.work / "holding"
+    since = server.mark()
+    first = server.send_python(code=touch_then(marker, "import time\ntime.sleep(0.5)\nran = []"),
+                               session_id="queue", persistent=True)
+    server.wait_for_file(marker, request_id=first)
+    queued = server.send_python(code="ran.append('queued')", session_id="queue", persistent=True)
+    server.notify("notifications/cancelled", {"requestId": queued})
+    assert not is_error(server.wait_response(first, since=since)["result"])
+    assert ok(server, "ran", session_id="queue", persistent=True)["result"] == "[]"
+    server.expect_silence(lambda m: is_response(m) and m["id"] == queued, what="answer to the cancelled call")
+
+
+def test_timeout_option_sets_the_default(spawn):
+    s = spawn("--timeout", "1")
+    s.initialize()
+    start = time.monotonic()
+    result = run(s, "while True:\n    pass")
+    assert is_error(result) and TIMED_OUT.search(error_text(result)), result
+    assert time.monotonic() - start < 4.0
+
+
+def test_max_output_option_sets_the_default(spawn):
+    s = spawn("--max-output", "1000")
+    s.initialize()
+    sc = ok(s, "print('m' * 5000)")
+    assert sc["truncated"] is True and len(sc["stdout"]) < 1400
