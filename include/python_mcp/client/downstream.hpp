@@ -35,11 +35,15 @@ struct DownstreamOptions {
     std::chrono::milliseconds start_timeout{30000};    // spawn to tools listed; also how long a call waits for a start
     std::chrono::milliseconds backoff_initial{500};    // delay before the restart after the first failure
     std::chrono::milliseconds backoff_max{30000};      // doubling up to this
+    size_t max_message_bytes = 64u << 20;              // a longer line from a server breaks its connection
 };
 
 class DownstreamManager {
 public:
-    // Installs the registry's miss handler (its only slot).
+    // Installs the registry's miss handler (its only slot). Records the address-space limit
+    // (RLIMIT_AS) in force now: children get it back even if python-mcp lowers its own later
+    // (--memory-limit), since Node cannot start under a few hundred MiB. Construct it before
+    // lowering the limit, and lower only the soft limit, so the children may raise theirs.
     DownstreamManager(mcp::ToolRegistry& registry, DownstreamOptions options);
     ~DownstreamManager();  // shutdown(2 s) unless done
     DownstreamManager(const DownstreamManager&) = delete;
@@ -55,7 +59,8 @@ public:
 
     // {"<server>": {"state": "starting|running|down|disabled|stopped", "pid": int|null,
     //  "tools": n, "last_error": str|null, "restarts": n, "failures": n, "command": str,
-    //  "protocol_version": str|null, "server_info": {...}|null}}
+    //  "protocol_version": str|null, "server_info": {...}|null,
+    //  "retry_in_ms": n (only when down: how long until a restart is allowed)}}
     nlohmann::json status() const;
     // Waits until every enabled server has finished its first start attempt (up or failed);
     // false on time-out.

@@ -29,6 +29,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pymcp::client {
@@ -44,6 +45,11 @@ struct SpawnOptions {
     std::map<std::string, std::string> env;   // set on top of our environment
     std::string cwd;                          // empty: ours
     int death_signal = SIGKILL;               // sent when the spawning thread dies; 0 for none
+    // RLIMIT_AS for the child (soft, hard), e.g. the limit in force before python-mcp lowered its
+    // own with --memory-limit: Node reserves far more address space than it uses and dies at
+    // start under a few hundred MiB. If raising it is not allowed, the soft limit is raised to
+    // the hard one. Unset: inherited.
+    std::optional<std::pair<unsigned long, unsigned long>> address_space_limit;
 };
 
 // Where `command` would be executed from: itself when it contains a '/', else the first
