@@ -689,8 +689,10 @@ def test_require_unlock_token_gates_calls_with_the_readme(spawn):
 
 def test_output_after_the_execution_ended_never_reaches_the_protocol(server):
     marker = server.work / "late-done"
-    code = ("import os, threading, time, pathlib\n"
+    # Self-contained thread (imports inside): this test is about the stream only.
+    code = ("import threading\n"
             "def late():\n"
+            "    import os, pathlib, time\n"
             "    time.sleep(0.2)\n"
             "    print('late print')\n"
             "    os.write(1, b'late fd write\\n')\n"
@@ -702,6 +704,26 @@ def test_output_after_the_execution_ended_never_reaches_the_protocol(server):
     assert server.request("ping")["result"] == {}
     for raw in server.raw_lines:
         assert b"late" not in raw, raw
+
+
+def test_a_background_thread_keeps_its_globals_after_a_non_persistent_run(server):
+    # As in any Python program, a thread started by the code may use the module-level names
+    # (imports, functions) after the code that started it has returned.
+    marker = server.work / "bg-done"
+    code = ("import pathlib, threading, time\n"
+            f"target = pathlib.Path({str(marker)!r})\n"
+            "def helper():\n"
+            "    return 'helped'\n"
+            "def background():\n"
+            "    time.sleep(0.3)\n"
+            "    target.write_text(helper())\n"
+            "threading.Thread(target=background, daemon=True).start()\n")
+    ok(server, code)
+    server.wait_for_file(marker, timeout=10)
+    deadline = time.monotonic() + 5
+    while marker.read_text() != "helped":
+        assert time.monotonic() < deadline, "the thread did not finish writing"
+        time.sleep(0.01)
 
 
 def test_unicode_output_round_trips(server):
