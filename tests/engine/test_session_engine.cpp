@@ -493,6 +493,15 @@ TEST_F(SessionEngineTest, OutputIsCutKeepingHeadAndTail) {
     EXPECT_THAT(o.out.text, ::testing::StartsWith("0\n1\n2\n"));
     EXPECT_THAT(o.out.text, ::testing::EndsWith("19999\nEND\n"));
     EXPECT_GT(o.out.cut_bytes, 0u);
+    // Cuts fall on character boundaries: the kept text stays valid UTF-8.
+    for (size_t limit : {1001u, 1002u, 1003u, 1004u}) {
+        o = run(request("print('é✓😀' * 30000)", "cut", false, 20s, limit));
+        ASSERT_EQ(o.status, Status::Ok);
+        EXPECT_GT(o.out.cut_bytes, 0u);
+        EXPECT_NO_THROW(json(o.out.text).dump()) << "limit " << limit;  // dump() throws on invalid UTF-8
+        EXPECT_THAT(o.out.text, ::testing::StartsWith("é✓😀"));
+        EXPECT_THAT(o.out.text, ::testing::EndsWith("é✓😀\n"));
+    }
     // Under the limit nothing is cut.
     o = run(request("print('small')", "cut", false, 20s, 1000));
     EXPECT_EQ(o.out.cut_bytes, 0u);
