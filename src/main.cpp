@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
     client::DownstreamManager downstream(registry, downstream_options);
     if (!opt.config_file.empty()) {
         auto config = client::load_server_config(opt.config_file);
-        for (const auto& error : config.errors) spdlog::error("--config {}: {}", opt.config_file, error);
+        for (const auto& error : config.errors) spdlog::error("{}", error);
         spdlog::info("{} downstream server(s) configured in {}", config.servers.size(), opt.config_file);
         downstream.start(std::move(config.servers));  // in the background: never delays initialize
     }
@@ -133,7 +133,10 @@ int main(int argc, char** argv) {
         // contention): under RLIMIT_AS a few busy threads would exhaust the limit on reservations.
         mallopt(M_ARENA_MAX, 2);
         rlimit rl{};
-        rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
+        // Only the soft limit: downstream children (Node aborts under a tight RLIMIT_AS) get the
+        // limit the server started with back.
+        getrlimit(RLIMIT_AS, &rl);
+        rl.rlim_cur = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
         if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
     }
 

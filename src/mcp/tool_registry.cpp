@@ -1,6 +1,7 @@
 #include "python_mcp/mcp/tool_registry.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 namespace pymcp::mcp {
@@ -165,14 +166,19 @@ bool ToolRegistry::try_call_async(const std::string& name, const json& arguments
         if (it != tools_.end()) entry = it->second;
     }
     if (!entry || !entry->async_handler || !arguments.is_object()) return false;
-    // `done` stays ours until the handler takes the call, so a declined call can still be run
-    // the ordinary way.
+    // The handler gets its own copy of an answer-once wrapper, so a handler that takes `done`
+    // and then throws is still answered exactly once (here), and a declined call never answered.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    ToolDone once = [done = std::move(done), answered](json result) {
+        if (!answered->exchange(true)) done(std::move(result));
+    };
+    ToolDone handed = once;
     try {
-        return entry->async_handler(arguments, context, done);
+        return entry->async_handler(arguments, context, handed);
     } catch (const ToolError& e) {
-        done(!e.result().is_null() ? e.result() : error_result(e.what()));
+        once(!e.result().is_null() ? e.result() : error_result(e.what()));
     } catch (const std::exception& e) {
-        done(error_result(std::string("Tool '") + name + "' failed: " + e.what()));
+        once(error_result(std::string("Tool '") + name + "' failed: " + e.what()));
     }
     return true;
 }

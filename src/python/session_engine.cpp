@@ -89,6 +89,7 @@ public:
         {
             std::lock_guard lock(mutex_);
             targets_.push_back(job);
+            ++generation_;
         }
         wake_.notify_all();
     }
@@ -126,7 +127,10 @@ private:
             std::vector<std::weak_ptr<Job>> merged = std::move(still);
             for (size_t i = targets.size(); i < targets_.size(); ++i) merged.push_back(targets_[i]);
             targets_ = std::move(merged);
-            if (!targets_.empty()) wake_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_; });
+            // Re-post every 50 ms, but a new request is served at once.
+            size_t seen = generation_;
+            if (!targets_.empty())
+                wake_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_ || generation_ != seen; });
         }
         lock.unlock();
         hooks.on_stop();
@@ -135,6 +139,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<std::weak_ptr<Job>> targets_;  // GUARDED_BY(mutex_)
+    size_t generation_ = 0;                    // GUARDED_BY(mutex_): bumped by every request
     bool stop_ = false;                        // GUARDED_BY(mutex_)
     std::thread thread_;
 };
@@ -236,14 +241,15 @@ void SessionEngine::drain(std::shared_ptr<Session> session) {
             outcome = std::move(job->outcome);
         }
         timer_->cancel(job->deadline_id);
-        answer(*job, std::move(outcome));
         {
+            // Before answering, so a client that lists sessions right after sees this run.
             std::lock_guard lock(sessions_mutex_);
             session->current.reset();
             session->last_used = std::chrono::system_clock::now();
             session->last_used_steady = Clock::now();
             ++session->executions;
         }
+        answer(*job, std::move(outcome));
     }
 }
 
@@ -434,7 +440,8 @@ std::vector<SessionInfo> SessionEngine::list_sessions() {
     std::vector<SessionInfo> out;
     std::lock_guard lock(sessions_mutex_);
     for (const auto& [id, s] : sessions_)
-        out.push_back(SessionInfo{id, s->variables, s->created, s->last_used, s->draining, s->executions});
+        out.push_back(SessionInfo{id, s->variables, s->created, s->last_used, s->current || !s->queue.empty(),
+                                  s->executions});
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return out;
 }

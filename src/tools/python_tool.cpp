@@ -319,7 +319,8 @@ bool PythonTool::call_async(const json& arguments, const mcp::CallContext& conte
     options_.gate.check(input, options_.readme);
     auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
     try {
-        engine_.submit(req, context, [req, done = std::move(done)](python::ExecOutcome o) { done(format(req, o)); });
+        // `done` is copied, not moved: if the engine refuses, the registry still answers with it.
+        engine_.submit(req, context, [req, done](python::ExecOutcome o) { done(format(req, o)); });
     } catch (const python::EngineError& e) {
         throw ToolError(e.what());
     }

@@ -104,6 +104,7 @@ json ScriptStore::list() const {
             const std::string fname = e.path().filename().string();
             if (fname.empty() || fname[0] == '.' || e.path().extension() != ".py") continue;
             if (!e.is_regular_file(ec)) continue;
+            if (e.is_symlink(ec) && !inside(directory_, e.path())) continue;  // never list what it cannot load
             entries.push_back(e);
         }
         std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
