@@ -1,5 +1,7 @@
 #include "python_mcp/tools/python_tool.hpp"
 
+#include "python_mcp/support/time_format.hpp"
+
 #include <cmath>
 #include <ctime>
 #include <map>
@@ -14,14 +16,6 @@ namespace {
 const char* const kOperations[] = {"execute",   "save_script",   "load_script",   "list_scripts", "delete_script",
                                    "run_script", "clear_session", "list_sessions", "readme"};
 
-std::string iso(std::chrono::system_clock::time_point t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 json nullable(const char* type) { return json{{"type", json::array({type, "null"})}}; }
 
@@ -241,12 +235,12 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
     for (const auto& s : engine_.list_sessions()) {
         sessions.push_back(json{{"session_id", s.id},
                                 {"variables", s.variables},
-                                {"created", iso(s.created)},
-                                {"last_used", iso(s.last_used)},
+                                {"created", iso8601_utc(s.created)},
+                                {"last_used", iso8601_utc(s.last_used)},
                                 {"busy", s.busy},
                                 {"executions", s.executions}});
         text += s.id + ": " + std::to_string(s.variables) + " variable(s), " + std::to_string(s.executions) +
-                " execution(s), last used " + iso(s.last_used) + (s.busy ? ", busy" : "") + "\n";
+                " execution(s), last used " + iso8601_utc(s.last_used) + (s.busy ? ", busy" : "") + "\n";
     }
     size_t count = sessions.size();
     if (text.empty()) text = "No persistent sessions.";

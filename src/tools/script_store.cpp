@@ -7,6 +7,7 @@
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/support/atomic_file.hpp"
 #include "python_mcp/support/paths.hpp"
+#include "python_mcp/support/time_format.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -16,15 +17,7 @@ namespace pymcp::tools {
 
 namespace {
 
-std::string iso_time(fs::file_time_type t) {
-    auto sys = std::chrono::file_clock::to_sys(t);
-    std::time_t tt = std::chrono::system_clock::to_time_t(sys);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string iso_time(fs::file_time_type t) { return iso8601_utc(std::chrono::file_clock::to_sys(t)); }
 
 bool inside(const fs::path& folder, const fs::path& p) {
     std::error_code ec;
