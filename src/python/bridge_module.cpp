@@ -86,6 +86,8 @@ py::object call_tool(const std::string& name, py::object params) {
     }
     if (!failure.empty()) raise_tool_error(failure, nullptr);
     if (result.value("isError", false)) raise_tool_error(error_text(result), result);
+    // Every result has the same three keys, whatever the tool (downstream servers may omit isError).
+    if (result.is_object() && !result.contains("isError")) result["isError"] = false;
     return python::json_to_py(result);
 }
 
