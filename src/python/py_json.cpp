@@ -170,7 +170,7 @@ py::object json_to_py(const json& v) {
                 auto val = json_to_py(it.value());
                 if (PyDict_SetItem(d.ptr(), k.ptr(), val.ptr()) != 0) throw py::error_already_set();
             }
-            return std::move(d);
+            return d;
         }
         case json::value_t::binary:
         case json::value_t::discarded:
