@@ -300,7 +300,14 @@ void SessionEngine::run_job(Session& session, Job& job) {
         try {
             auto tuple = result.cast<py::tuple>();
             status = tuple[0].cast<std::string>();
-            if (!tuple[1].is_none()) out.result = tuple[1].cast<std::string>();
+            if (!tuple[1].is_none()) {
+                // A huge repr is cut like output: head and tail, within max_output.
+                OutputBuffer value(job.request.max_output);
+                value.write(tuple[1].cast<std::string>());
+                StreamText kept = value.snapshot();
+                out.result = std::move(kept.text);
+                out.result_cut_bytes = kept.cut_bytes;
+            }
             if (!tuple[2].is_none()) {
                 auto err = tuple[2].cast<py::tuple>();
                 out.error = ExecError{err[0].cast<std::string>(), err[1].cast<std::string>(), err[2].cast<std::string>()};
@@ -334,13 +341,9 @@ void SessionEngine::run_job(Session& session, Job& job) {
             session.variables = n;
         } catch (const py::error_already_set&) {
         }
-    } else {
-        // A fresh namespace dies now, on this thread, while we hold the GIL.
-        try {
-            ns.attr("clear")();
-        } catch (const py::error_already_set&) {
-        }
     }
+    // A fresh namespace is only dropped, not cleared: threads the code started may still use
+    // its globals; the dict dies with its last reference.
     ns = py::object();
     result = py::object();
     out.out = ex.out().snapshot();

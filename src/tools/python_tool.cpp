@@ -288,7 +288,7 @@ json PythonTool::format(const python::ExecRequest& req, const python::ExecOutcom
                     {"session_id", req.session_id},
                     {"persistent", req.persistent},
                     {"duration_ms", std::round(o.duration_ms * 1000) / 1000},
-                    {"truncated", o.out.cut_bytes > 0 || o.err.cut_bytes > 0},
+                    {"truncated", o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0},
                     {"timed_out", o.status == Status::TimedOut},
                     {"mcp_calls", std::move(calls)}};
     if (o.still_running) structured["still_running"] = true;

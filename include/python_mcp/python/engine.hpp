@@ -46,6 +46,7 @@ struct ExecOutcome {
     StreamText out;
     StreamText err;
     std::optional<std::string> result;  // repr of the trailing expression, when not None
+    size_t result_cut_bytes = 0;        // left out of `result` (cut like output past max_output)
     std::optional<ExecError> error;     // for Error and TimedOut
     double duration_ms = 0;
     // The code was still running when the answer was due (it ignored the interrupt, e.g. a long
