@@ -29,7 +29,6 @@
 // Lines that could make SQLite touch files outside the sandbox (ATTACH, VACUUM INTO, an absolute
 // or file: database path) are not fed to the server: see docs/hardening.md.
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,8 +36,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -49,7 +48,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -647,13 +645,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         python_options.default_timeout = std::chrono::seconds(5);
         python_options.default_max_output = 256;
         python_options.readme = "python tool readme (fuzz)";
-        // Half of the inputs run with the unlock gate on, decided by the input's length.
-        python_options.gate = tools::UnlockGate{size % 2 == 1, "py-token"};
+        // The unlock gates are on for inputs that mention the token (so seeds and regression
+        // inputs decide, and mutations switch them on and off).
+        python_options.gate = tools::UnlockGate{input.find("py-token") != std::string_view::npos, "py-token"};
         tools::PythonTool python(engine, scripts, python_options);
         tools::SqliteToolOptions sqlite_options;
         sqlite_options.data_dir = box.data;
         sqlite_options.busy_timeout_ms = 50;
-        sqlite_options.gate = tools::UnlockGate{size % 4 == 3, "sql-token"};
+        sqlite_options.gate = tools::UnlockGate{input.find("sql-token") != std::string_view::npos, "sql-token"};
         tools::SqliteTool sqlite(sqlite_options);
 
         // python last: its registry listener rebuilds its description on every later change.
