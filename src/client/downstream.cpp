@@ -483,15 +483,25 @@ struct DownstreamManager::Shared {
     }
 
     // The registry found no tool `name`: if it belongs to a configured server that is starting
-    // or down, wait for (or ask for) a start; true when the registry should look again.
+    // or down, wait for (or ask for) a start; true when the registry should look again. A
+    // server that cannot be had (disabled, shut down, failing to start) throws
+    // UnknownToolError with the reason, which is what the caller (often Python code) sees.
     bool on_miss(const std::string& name, const CancellationToken& cancel) {
         bool again = false;
+        std::string reason;
         for (const auto& s : snapshot()) {
             const std::string prefix = s->config.name + ".";
             if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
             {
                 std::lock_guard lock(s->mutex);
-                if (s->state == State::Disabled || s->state == State::Stopped || s->stopping) continue;
+                if (s->state == State::Disabled) {
+                    reason = s->label() + " is disabled in the configuration";
+                    continue;
+                }
+                if (s->state == State::Stopped || s->stopping) {
+                    reason = s->label() + " is shut down";
+                    continue;
+                }
                 if (s->state == State::Running && s->client && !s->client_closed) continue;
             }
             try {
@@ -499,8 +509,10 @@ struct DownstreamManager::Shared {
                 again = true;
             } catch (const mcp::ToolError& e) {
                 spdlog::warn("call to '{}': {}", name, e.what());
+                reason = e.what();
             }
         }
+        if (!again && !reason.empty()) throw mcp::UnknownToolError("Unknown tool: '" + name + "': " + reason);
         return again;
     }
 };

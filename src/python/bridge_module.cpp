@@ -92,13 +92,22 @@ py::object call_tool(const std::string& name, py::object params) {
 }
 
 // A downstream server still starting has no tools in the registry yet: the registry's miss
-// handler waits for it (bounded, and cut short by an interrupt). True when it may be there now.
-bool wait_for_server(const std::string& server) {
-    if (!g_registry || server.empty()) return false;
+// handler waits for it (bounded, and cut short by an interrupt). Returns why the server cannot
+// be had (it failed to start, is disabled...), or "" when it may be there now.
+std::string wait_for_server(const std::string& server) {
+    if (!g_registry || server.empty()) return {};
     auto execution = current_execution();
     CancellationToken token = execution ? execution->token() : CancellationToken{};
     py::gil_scoped_release nogil;
-    return g_registry->resolve(server + ".\x01", token).has_value() || true;
+    try {
+        g_registry->resolve(server + ".\x01", token);
+    } catch (const mcp::UnknownToolError& e) {
+        // "Unknown tool: '<server>.\x01': <reason>": only the reason means anything here.
+        std::string what = e.what();
+        auto colon = what.find("': ");
+        return colon == std::string::npos ? what : what.substr(colon + 3);
+    }
+    return {};
 }
 
 bool has_server_tools(const std::string& server) {
@@ -204,7 +213,8 @@ PYBIND11_EMBEDDED_MODULE(mcp, m) {
           "{'input': {...}} form) and returns its result as a dict. Raises mcp.ToolError when the "
           "tool fails, is unknown, or the params are invalid.");
     m.def("_wait_for_server", &pymcp::bridge::wait_for_server, py::arg("server"),
-          "Waits (bounded) for a configured downstream server that is still starting.");
+          "Waits (bounded) for a configured downstream server that is still starting; returns why "
+          "it cannot be had, or \"\" when it may be there now.");
     m.def("list_tools", &pymcp::bridge::list_tools, py::arg("server") = py::none(),
           "Every tool code can call, with its description and input schema; only one server's "
           "with server='name'.");

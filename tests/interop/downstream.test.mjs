@@ -146,6 +146,13 @@ except mcp.ToolError as e:
     err = str(e)
 import json
 ok = json.loads(mcp.call('sqlite', {'sql': 'SELECT 1 AS one'})['content'][0]['text'])[0]['one']
-(bool(err), ok)`);
-  assert.equal(result, '(True, 1)');
+try:
+    mcp.missing
+    attr_err = ''
+except AttributeError as e:
+    attr_err = str(e)
+(err, attr_err, ok)`);
+  assert.match(result, /Unknown tool: 'missing\.anything': server 'missing' is not running: cannot start server 'missing': command 'no-such-command-for-python-mcp' not found/);
+  assert.match(result, /has no attribute 'missing': server 'missing' is not running: cannot start server 'missing'/);
+  assert.match(result, /, 1\)$/);
 });

@@ -411,10 +411,25 @@ TEST_F(Downstream, MissingCommandIsReportedAndOthersWork) {
     EXPECT_EQ(st["off"]["state"], "disabled");
     EXPECT_EQ(st["everything"]["state"], "running");
     EXPECT_EQ(text_of(call(registry, "everything.echo", {{"message", "x"}})), "Echo: x");
-    // A call to the broken server fails promptly (one more start attempt, then unknown tool).
+    // A call to the broken server fails promptly (one more start attempt), saying why.
     auto began = clock_type::now();
-    EXPECT_THROW(call(registry, "ghost.anything"), mcp::UnknownToolError);
-    EXPECT_THROW(call(registry, "off.anything"), mcp::UnknownToolError);
+    auto unknown_because = [&](const std::string& name) -> std::string {
+        try {
+            call(registry, name);
+        } catch (const mcp::UnknownToolError& e) {
+            return e.what();
+        }
+        return "(no UnknownToolError)";
+    };
+    EXPECT_THAT(unknown_because("ghost.anything"),
+                ::testing::AllOf(::testing::HasSubstr("Unknown tool: 'ghost.anything'"),
+                                 ::testing::HasSubstr("command 'pymcp-no-such-server-4711' not found")));
+    EXPECT_EQ(unknown_because("off.anything"),
+              "Unknown tool: 'off.anything': server 'off' is disabled in the configuration");
+    // A tool the running server does not have is plainly unknown.
+    EXPECT_EQ(unknown_because("everything.no_such_tool"), "Unknown tool: 'everything.no_such_tool'");
+    EXPECT_FALSE(registry.resolve("everything.no_such_tool", CancellationToken{}).has_value());
+    EXPECT_THROW(registry.resolve("ghost.x", CancellationToken{}), mcp::UnknownToolError);
     EXPECT_LT(clock_type::now() - began, 3s);
     EXPECT_THAT(logged(), ::testing::HasSubstr("command 'pymcp-no-such-server-4711' not found"));
 }

@@ -105,9 +105,11 @@ public:
 
     // Asked by call() and resolve() when a name is not (yet) in the table: a downstream server
     // that is still starting waits here (bounded) and returns true when the caller should look
-    // again. Set once at start-up, before calls begin.
+    // again. It may instead throw UnknownToolError saying why a name it owns cannot be had
+    // (e.g. the server's command does not exist); call() and resolve() pass that on, so the
+    // caller sees the reason rather than a bare "Unknown tool". Set once at start-up.
     void set_miss_handler(std::function<bool(const std::string& name, const CancellationToken&)> handler);
-    // find(), but first giving the miss handler its chance.
+    // find(), but first giving the miss handler its chance (whose UnknownToolError passes on).
     std::optional<ToolDefinition> resolve(const std::string& name, const CancellationToken& cancel) const;
 
     size_t subscribe(std::function<void()> listener);
