@@ -1,6 +1,6 @@
-// python-mcp: wiring. Takes the protocol fds, starts logging and Python, builds the registry and
-// its tools, runs the stdin reader and the shutdown watcher, and gives the main thread to
-// run_on_main_thread executions.
+// python-mcp: wiring. Takes the protocol fds, starts logging, builds the registry and its tools,
+// runs the stdin reader and the shutdown watcher, then starts Python (the protocol is already
+// served meanwhile) and gives the main thread to run_on_main_thread executions.
 //
 // Threads: main (main-thread executions), reader (stdin -> Server::handle_line), watcher
 // (signals and EOF -> shutdown), plus the pools owned by the Server and the engine.
@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <memory>
 #include <thread>
 
 #include "python_mcp/app/options.hpp"
@@ -24,6 +25,7 @@
 #include "python_mcp/jsonrpc/line_reader.hpp"
 #include "python_mcp/jsonrpc/message_writer.hpp"
 #include "python_mcp/mcp/server.hpp"
+#include "python_mcp/python/deferred_engine.hpp"
 #include "python_mcp/python/fd_capture.hpp"
 #include "python_mcp/python/interpreter.hpp"
 #include "python_mcp/python/session_engine.hpp"
@@ -89,17 +91,16 @@ int main(int argc, char** argv) {
 
     try {
         python::FdCapture::install(fds.log);
-        python::start_interpreter();
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;
     }
 
+    // Everything up to the reader thread needs no Python, so `initialize`, `tools/list` and
+    // `ping` are answered while the interpreter starts below; a `tools/call` of the python tool
+    // in that window waits in `engine` (DeferredEngine) for the real one.
     mcp::ToolRegistry registry;
-    python::EngineOptions engine_options;
-    engine_options.max_sessions = opt.max_sessions;
-    engine_options.session_ttl = std::chrono::seconds(static_cast<long long>(opt.session_ttl_s));
-    python::SessionEngine engine(engine_options, registry);
+    python::DeferredEngine engine;
 
     tools::ScriptStore scripts(opt.scripts_dir);
     tools::PythonToolOptions python_options;
@@ -134,7 +135,7 @@ int main(int argc, char** argv) {
         mallopt(M_ARENA_MAX, 2);
         rlimit rl{};
         // Only the soft limit: downstream children (Node aborts under a tight RLIMIT_AS) get the
-        // limit the server started with back.
+        // limit the server started with back (DownstreamManager noted it when constructed).
         getrlimit(RLIMIT_AS, &rl);
         rl.rlim_cur = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
         if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
@@ -184,6 +185,24 @@ int main(int argc, char** argv) {
         std::_Exit(0);
     });
     watcher.detach();
+
+    // The interpreter starts on the main thread (run_on_main_thread executions need it), while
+    // the reader already serves the protocol. The engine lives for the rest of the process: the
+    // watcher ends it with _Exit, never by unwinding.
+    std::unique_ptr<python::SessionEngine> session_engine;
+    try {
+        python::start_interpreter();
+        python::EngineOptions engine_options;
+        engine_options.max_sessions = opt.max_sessions;
+        engine_options.session_ttl = std::chrono::seconds(static_cast<long long>(opt.session_ttl_s));
+        session_engine = std::make_unique<python::SessionEngine>(engine_options, registry);
+        engine.ready(*session_engine);
+        spdlog::debug("Python ready");
+    } catch (const std::exception& e) {
+        // The server keeps answering (sqlite, scripts, downstream tools); Python calls say why.
+        spdlog::critical("{}", e.what());
+        engine.fail(e.what());
+    }
 
     python::MainThreadExecutor::instance().run();
     return 0;

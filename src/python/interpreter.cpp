@@ -1,6 +1,7 @@
 #include "python_mcp/python/interpreter.hpp"
 
 #include <pybind11/embed.h>
+#include <marshal.h>  // after Python.h (pybind11), which does not include it
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -10,6 +11,9 @@ namespace py = pybind11;
 
 namespace pymcp::embedded {
 extern const char* const kRuntimePy;
+extern const unsigned char kRuntimeCode[];
+extern const unsigned long kRuntimeCodeSize;
+extern const long kRuntimeCodeMagic;
 }
 
 namespace pymcp::python {
@@ -22,6 +26,20 @@ void check(PyStatus status, const char* what) {
         throw std::runtime_error(std::string("cannot start Python: ") + what + ": " +
                                  (status.err_msg ? status.err_msg : "unknown error"));
 }
+// The runtime's code object: unmarshalled from the build's precompiled copy when this
+// interpreter reads that bytecode format, else compiled from the embedded source.
+py::object runtime_code() {
+    if (embedded::kRuntimeCodeSize > 0 && PyImport_GetMagicNumber() == embedded::kRuntimeCodeMagic) {
+        PyObject* code = PyMarshal_ReadObjectFromString(reinterpret_cast<const char*>(embedded::kRuntimeCode),
+                                                        static_cast<Py_ssize_t>(embedded::kRuntimeCodeSize));
+        if (code && PyCode_Check(code)) return py::reinterpret_steal<py::object>(code);
+        Py_XDECREF(code);
+        PyErr_Clear();
+        spdlog::warn("the precompiled Python runtime did not load; compiling it");
+    }
+    return py::module_::import("builtins").attr("compile")(embedded::kRuntimePy, "<pymcp-runtime>", "exec");
+}
+
 }  // namespace
 
 void start_interpreter() {
@@ -46,8 +64,7 @@ void start_interpreter() {
         module.attr("__file__") = "<pymcp-runtime>";
         py::module_::import("sys").attr("modules")["_pymcp_runtime"] = module;
         py::module_ builtins = py::module_::import("builtins");
-        py::object code = builtins.attr("compile")(embedded::kRuntimePy, "<pymcp-runtime>", "exec");
-        builtins.attr("exec")(code, module.attr("__dict__"));
+        builtins.attr("exec")(runtime_code(), module.attr("__dict__"));
     }
     // The main thread keeps its thread state and gives up the GIL; every later entry into
     // Python takes it back with gil_scoped_acquire.

@@ -86,6 +86,8 @@ public:
     // Number of variables freed, or nullopt when there is no such session.
     virtual std::optional<size_t> clear_session(const std::string& session_id) = 0;
     virtual std::vector<SessionInfo> list_sessions() = 0;
+    // Interrupts everything running (server shutdown). Returns without waiting.
+    virtual void interrupt_all() {}
 };
 
 }  // namespace pymcp::python

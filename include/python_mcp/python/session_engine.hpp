@@ -48,7 +48,7 @@ public:
     std::vector<SessionInfo> list_sessions() override;
 
     // Interrupts everything running (server shutdown).
-    void interrupt_all();
+    void interrupt_all() override;
 
 private:
     struct Session;
