@@ -11,16 +11,15 @@
 # - exit()/quit() close sys.stdin; input() would read the protocol channel; os._exit() would end
 #   the server.
 
-import ast
+import _ast  # not `ast`: the C module is all that is used, and starts faster
 import builtins
 import contextvars
 import io
-import linecache
+import itertools
 import os
 import sys
 import threading
 import time
-import traceback
 
 import _pymcp
 import mcp
@@ -216,6 +215,8 @@ def _setup():
     threading.Condition.wait = _cond_wait
     threading.Thread.start = _thread_start
     threading.Thread._bootstrap_inner = _bootstrap_inner
+    if "linecache" not in sys.modules:
+        sys.meta_path.insert(0, _LinecacheFeeder)
     sys.setswitchinterval(0.001)
     sys.argv = [""]
     sys.ps1, sys.ps2 = ">>> ", "... "
@@ -230,6 +231,7 @@ def _setup():
 
 _compiled = {}
 _COMPILE_CACHE_MAX = 512
+_cell_numbers = itertools.count(1)  # next() is atomic under the GIL; += on a global is not
 
 
 def _compile_cell(code, filename):
@@ -237,19 +239,75 @@ def _compile_cell(code, filename):
     hit = _compiled.get(key)
     if hit is not None:
         return hit
-    tree = compile(code, filename, "exec", ast.PyCF_ONLY_AST | 0, dont_inherit=True)
+    if filename == "<python-input>":
+        # Each distinct cell gets its own name, as in Python 3.13's REPL: one shared name would
+        # make tracebacks and inspect.getsource() show lines of whichever cell ran last.
+        filename = f"<python-input-{next(_cell_numbers)}>"
+    tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST | 0, dont_inherit=True)
     expr = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
+    if tree.body and isinstance(tree.body[-1], _ast.Expr):
         last = tree.body.pop()
-        expr = compile(ast.Expression(last.value), filename, "eval", dont_inherit=True)
+        expr = compile(_ast.Expression(last.value), filename, "eval", dont_inherit=True)
     body = compile(tree, filename, "exec", dont_inherit=True) if tree.body else None
     if len(_compiled) >= _COMPILE_CACHE_MAX:
         _compiled.clear()
     _compiled[key] = hit = (body, expr)
-    # Source lines for tracebacks of code that has no file.
+    # Source lines for tracebacks (and inspect) of code that has no file.
     if filename.startswith("<"):
-        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        _remember_source(filename, code)
     return hit
+
+
+# linecache costs milliseconds to import (tokenize, re), which every server start would pay
+# before its first execute. So cell sources wait in _cell_sources until something imports it
+# (our own error formatting, or user code's traceback/inspect): _LinecacheFeeder sees that import
+# and hands them over as soon as the module has run.
+_cell_sources = {}
+
+
+def _remember_source(filename, code):
+    entry = (len(code), None, code.splitlines(True), filename)
+    lc = sys.modules.get("linecache")
+    if lc is not None and isinstance(getattr(lc, "cache", None), dict):
+        lc.cache[filename] = entry
+    else:
+        _cell_sources[filename] = entry
+
+
+class _FeedingLoader:
+    """linecache's own loader, plus handing over the waiting sources once it ran."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        module.cache.update(_cell_sources)
+        _cell_sources.clear()
+
+    def __getattr__(self, name):  # get_source, get_filename... as the real loader
+        return getattr(self._loader, name)
+
+
+class _LinecacheFeeder:
+    """A sys.meta_path finder for the first import of linecache only."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "linecache":
+            return None
+        if cls in sys.meta_path:
+            sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None and spec.loader is not None:
+                spec.loader = _FeedingLoader(spec.loader)
+                return spec
+        return None
 
 
 def new_namespace():
@@ -258,6 +316,7 @@ def new_namespace():
 
 def _user_traceback(exc):
     """The traceback without this runtime's own frames."""
+    import traceback  # on the first error only: it costs milliseconds at start-up
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != _RUNTIME_FILE]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     lines += traceback.format_list(frames)
@@ -463,10 +522,12 @@ def module_getattr(name):
         if not t.get("server") and _py_name(t["name"]) == name:
             return ToolFunction(t)
     # Perhaps a server that is still starting: wait for it once, then look again.
-    mcp._wait_for_server(name)
+    reason = mcp._wait_for_server(name)
     for server in _servers():
         if _py_name(server) == name:
             return ServerNamespace(server)
+    if reason:
+        raise AttributeError(f"module 'mcp' has no attribute '{name}': {reason}")
     raise AttributeError(f"module 'mcp' has no attribute '{name}' (servers: "
                          + (", ".join(_py_name(s) for s in _servers()) or "none") + ")")
 
