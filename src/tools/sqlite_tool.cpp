@@ -34,6 +34,7 @@ constexpr size_t kStatementCacheSize = 64;  // per connection; whole single-stat
 constexpr size_t kCacheableSqlBytes = 4096;
 constexpr int kProgressEveryOps = 1000;  // VM instructions between cancellation checks
 constexpr auto kPoolWaitSlice = std::chrono::milliseconds(10);
+constexpr size_t kMaxDatabaseFileNameBytes = 255 - 8;  // room for the "-journal" suffix
 
 [[noreturn]] void throw_cancelled() { throw ToolError("cancelled"); }
 
@@ -298,6 +299,9 @@ Location resolve_in_data_dir(const std::string& name, const fs::path& data_dir) 
     std::vector<std::string> parts = split_path(name);
     for (const std::string& part : parts) {
         std::string why = check_plain_file_name(part);
+        // SQLite keeps "<file>-journal", "-wal" and "-shm" beside the file: they must fit in 255 bytes.
+        if (why.empty() && &part == &parts.back() && part.size() > kMaxDatabaseFileNameBytes)
+            why = "the file name is longer than " + std::to_string(kMaxDatabaseFileNameBytes) + " bytes";
         if (!why.empty()) refuse_name(name, parts.size() > 1 ? "'" + printable(part) + "': " + why : why);
     }
     try {

@@ -249,5 +249,41 @@ TEST_F(ScriptStoreTest, MissingScriptErrorsNameIt) {
     EXPECT_FALSE(error_of([&] { store_->load("dir"); }).empty());
 }
 
+TEST_F(ScriptStoreTest, RefusalsStateTheRuleWhateverTheNameHolds) {
+    // The name is quoted with control characters and stray bytes escaped, so a NUL cannot cut the
+    // message short before the rule, a newline cannot start a new line, and a huge name is cut.
+    std::string err = error_of([&] { store_->save(std::string("a\0b", 3), "1"); });
+    EXPECT_THAT(err, HasSubstr("'a\\x00b'"));
+    EXPECT_THAT(err, HasSubstr("NUL byte"));
+    err = error_of([&] { store_->load("a\nb"); });
+    EXPECT_THAT(err, HasSubstr("'a\\x0ab'"));
+    EXPECT_THAT(err, HasSubstr("control character"));
+    EXPECT_EQ(err.find('\n'), std::string::npos);
+    err = error_of([&] { store_->load("bad\xff"); });
+    EXPECT_THAT(err, HasSubstr("bad\\xff"));
+    EXPECT_THAT(err, HasSubstr("UTF-8"));
+    err = error_of([&] { store_->load("caf\xC3\xA9/x"); });  // valid UTF-8 is kept as it is
+    EXPECT_THAT(err, HasSubstr("'caf\xC3\xA9/x'"));
+    err = error_of([&] { store_->load(std::string(100000, 'a')); });
+    EXPECT_THAT(err, HasSubstr("longer than 255 bytes"));
+    EXPECT_LT(err.size(), 500u);
+}
+
+TEST_F(ScriptStoreTest, TheLongestNameThatIsAcceptedCanBeSaved) {
+    // A save writes ".<name>.<random>.tmp" first, 16 bytes more: the limit leaves room for it, so
+    // a long name gets the rule, not "File name too long" from the temporary file.
+    const std::string longest = std::string(236, 'a') + ".py";  // 239 bytes
+    EXPECT_EQ(store_->save(longest, "1\n")["filename"], longest);
+    EXPECT_EQ(store_->load(longest)["code"], "1\n");
+    std::string e;
+    for (int i = 0; i < 118; ++i) e += "\xC3\xA9";  // 236 bytes of U+00E9
+    EXPECT_EQ(store_->save(e, "2\n")["filename"], e + ".py");
+    for (const std::string& name : {std::string(237, 'a'), std::string(240, 'a') + ".py", e + "\xC3\xA9"}) {
+        EXPECT_THAT(error_of([&] { store_->save(name, "x"); }), HasSubstr("longer than 239 bytes"));
+        EXPECT_THAT(error_of([&] { store_->load(name); }), HasSubstr("longer than 239 bytes"));
+    }
+    EXPECT_EQ(files_in(dir_).size(), 2u);
+}
+
 }  // namespace
 }  // namespace pymcp::tools

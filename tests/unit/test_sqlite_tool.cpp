@@ -317,6 +317,25 @@ TEST_F(SqliteToolTest, NameEscapesAreRefused) {
     EXPECT_TRUE(fs::exists(data_dir_ / "projects" / "2025" / "a.db"));
 }
 
+TEST_F(SqliteToolTest, LongFileNamesLeaveRoomForTheJournal) {
+    // SQLite keeps "<name>-journal" (and -wal, -shm) beside the file: a name that fits but whose
+    // journal does not would fail later with "unable to open database file".
+    const std::string longest = std::string(244, 'a') + ".db";  // 247 bytes
+    call({{"sql", "CREATE TABLE t (x); INSERT INTO t VALUES (1)"}, {"database", longest}});
+    call({{"sql", "CREATE TABLE t (x); INSERT INTO t VALUES (1)"}, {"database", "sub/" + longest}});
+    EXPECT_TRUE(fs::exists(data_dir_ / longest));
+    EXPECT_EQ(rows_of(call({{"sql", "SELECT x FROM t"}, {"database", longest}}))[0]["x"], 1);
+    for (const std::string& name : {std::string(248, 'a'), "sub/" + std::string(250, 'b') + ".db"}) {
+        std::string error = error_of({{"sql", "SELECT 1"}, {"database", name}});
+        EXPECT_THAT(error, HasSubstr("refused"));
+        EXPECT_THAT(error, HasSubstr("longer than 247 bytes"));
+    }
+    // A folder name is not a file: it may use the whole 255 bytes.
+    call({{"sql", "SELECT 1"}, {"database", std::string(255, 'd') + "/x.db"}});
+    EXPECT_TRUE(fs::exists(data_dir_ / std::string(255, 'd') / "x.db"));
+    EXPECT_FALSE(fs::exists(data_dir_ / std::string(248, 'a')));
+}
+
 TEST_F(SqliteToolTest, AbsolutePathIsUsedAsGiven) {
     fs::path elsewhere = root_ / "elsewhere";
     fs::create_directories(elsewhere);
