@@ -1,5 +1,6 @@
 #include "python_mcp/python/execution.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace pymcp::python {
@@ -36,12 +37,25 @@ bool Execution::sleep(double seconds) const {
 
 void Execution::record_call(mcp::NestedCallRecord record) {
     std::lock_guard lock(calls_mutex_);
-    calls_.push_back(std::move(record));
+    if (calls_.size() < kLoggedCalls) {
+        calls_.push_back(std::move(record));
+        return;
+    }
+    auto it = std::find_if(omitted_.begin(), omitted_.end(), [&](const auto& t) { return t.tool == record.tool; });
+    if (it == omitted_.end()) it = omitted_.insert(omitted_.end(), mcp::NestedCallTally{record.tool});
+    ++it->calls;
+    if (record.is_error) ++it->errors;
+    it->total_ms += record.duration_ms;
 }
 
 std::vector<mcp::NestedCallRecord> Execution::take_calls() {
     std::lock_guard lock(calls_mutex_);
     return std::move(calls_);
+}
+
+std::vector<mcp::NestedCallTally> Execution::take_omitted_calls() {
+    std::lock_guard lock(calls_mutex_);
+    return std::move(omitted_);
 }
 
 void Execution::close_output() {

@@ -349,6 +349,7 @@ void SessionEngine::run_job(Session& session, Job& job) {
     out.out = ex.out().snapshot();
     out.err = ex.err().snapshot();
     out.mcp_calls = ex.take_calls();
+    out.mcp_calls_omitted = ex.take_omitted_calls();
 }
 
 void SessionEngine::answer(Job& job, ExecOutcome outcome) {

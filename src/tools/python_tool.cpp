@@ -44,8 +44,10 @@ json output_schema() {
                {"properties", {{"type", {{"type", "string"}}}, {"message", {{"type", "string"}}}, {"traceback", {{"type", "string"}}}}}};
     json calls{{"type", "array"},
                {"items", {{"type", "object"}, {"properties", {{"tool", {{"type", "string"}}}, {"duration_ms", {{"type", "number"}}}, {"isError", {{"type", "boolean"}}}}}}}};
+    json omitted{{"type", "array"},
+                 {"items", {{"type", "object"}, {"properties", {{"tool", {{"type", "string"}}}, {"calls", {{"type", "integer"}}}, {"errors", {{"type", "integer"}}}, {"total_ms", {{"type", "number"}}}}}}}};
     return json{{"type", "object"},
-                {"description", "execute/run_script: stdout, stderr, result, success, error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls. Script and session operations: their own fields."},
+                {"description", "execute/run_script: stdout, stderr, result, success, error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool). Script and session operations: their own fields."},
                 {"properties",
                  {{"stdout", {{"type", "string"}}},
                   {"stderr", {{"type", "string"}}},
@@ -59,6 +61,7 @@ json output_schema() {
                   {"timed_out", {{"type", "boolean"}}},
                   {"still_running", {{"type", "boolean"}}},
                   {"mcp_calls", calls},
+                  {"mcp_calls_omitted", omitted},
                   {"filename", {{"type", "string"}}},
                   {"path", {{"type", "string"}}},
                   {"size", {{"type", "integer"}}},
@@ -291,6 +294,15 @@ json PythonTool::format(const python::ExecRequest& req, const python::ExecOutcom
                     {"truncated", o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0},
                     {"timed_out", o.status == Status::TimedOut},
                     {"mcp_calls", std::move(calls)}};
+    if (!o.mcp_calls_omitted.empty()) {
+        json omitted = json::array();
+        for (const auto& t : o.mcp_calls_omitted)
+            omitted.push_back(json{{"tool", t.tool},
+                                   {"calls", t.calls},
+                                   {"errors", t.errors},
+                                   {"total_ms", std::round(t.total_ms * 1000) / 1000}});
+        structured["mcp_calls_omitted"] = std::move(omitted);
+    }
     if (o.still_running) structured["still_running"] = true;
     return mcp::tool_result(text_block(o), std::move(structured), !success);
 }

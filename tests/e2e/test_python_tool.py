@@ -642,6 +642,19 @@ def test_seed_pipeline_calls_sqlite_through_mcp_call(server):
     assert not (server.work / "research.db").exists()
 
 
+def test_mcp_calls_log_keeps_the_first_20_and_counts_the_rest(server):
+    sc = ok(server, "for i in range(1000):\n    mcp.call('sqlite', {'sql': 'SELECT ?', 'params': [i]})\n"
+                    "try:\n    mcp.call('sqlite', {'sql': 'SELEKT'})\nexcept mcp.ToolError:\n    pass\n"
+                    "mcp.call('python', {'operation': 'list_sessions'})")
+    assert len(sc["mcp_calls"]) == 20
+    assert all(c["tool"] == "sqlite" and not c["isError"] for c in sc["mcp_calls"])
+    omitted = {t["tool"]: t for t in sc["mcp_calls_omitted"]}
+    assert omitted["sqlite"]["calls"] == 981 and omitted["sqlite"]["errors"] == 1
+    assert omitted["python"] == {"tool": "python", "calls": 1, "errors": 0, "total_ms": omitted["python"]["total_ms"]}
+    assert omitted["sqlite"]["total_ms"] > 0
+    assert [t["tool"] for t in sc["mcp_calls_omitted"]] == ["sqlite", "python"]  # in first-call order
+
+
 def test_mcp_call_runs_python_in_another_session(server):
     ok(server, "secret = 'from other'", session_id="other", persistent=True)
     code = ("r = mcp.call('python', {'input': {'operation': 'execute', 'code': 'secret',"

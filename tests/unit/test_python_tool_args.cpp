@@ -353,9 +353,21 @@ TEST_F(PythonToolTest, FormatsASuccess) {
     EXPECT_EQ(s["mcp_calls"][0]["tool"], "sqlite");
     EXPECT_FALSE(s["mcp_calls"][0]["isError"].get<bool>());
     EXPECT_TRUE(s["mcp_calls"][1]["isError"].get<bool>());
+    EXPECT_FALSE(s.contains("mcp_calls_omitted"));  // only when calls were left out
     EXPECT_THAT(text(r), HasSubstr("hello"));
     EXPECT_THAT(text(r), HasSubstr("[stderr]\nwarning: x"));
     EXPECT_THAT(text(r), HasSubstr("[result] 42"));
+}
+
+TEST_F(PythonToolTest, FormatsOmittedCallsPerTool) {
+    engine_.next.mcp_calls = {{"sqlite", 1.0, false}};
+    engine_.next.mcp_calls_omitted = {{"sqlite", 99980, 2, 123.4564}, {"python", 3, 0, 7.0}};
+    json s = call(json{{"code", "x"}})["structuredContent"];
+    ASSERT_EQ(s["mcp_calls"].size(), 1u);
+    ASSERT_EQ(s["mcp_calls_omitted"].size(), 2u);
+    EXPECT_EQ(s["mcp_calls_omitted"][0], (json{{"tool", "sqlite"}, {"calls", 99980}, {"errors", 2}, {"total_ms", 123.456}}));
+    EXPECT_EQ(s["mcp_calls_omitted"][1]["tool"], "python");
+    EXPECT_EQ(s["mcp_calls_omitted"][1]["calls"], 3);
 }
 
 TEST_F(PythonToolTest, FormatsNoOutput) {

@@ -39,6 +39,14 @@ struct NestedCallRecord {
     bool is_error = false;
 };
 
+// Nested calls past the ones logged one by one, counted per tool (`mcp_calls_omitted`).
+struct NestedCallTally {
+    std::string tool;
+    size_t calls = 0;
+    size_t errors = 0;
+    double total_ms = 0;
+};
+
 class CallContext {
 public:
     CallContext() = default;

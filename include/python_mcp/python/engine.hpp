@@ -52,7 +52,8 @@ struct ExecOutcome {
     // The code was still running when the answer was due (it ignored the interrupt, e.g. a long
     // C call): the session stays busy until it returns.
     bool still_running = false;
-    std::vector<mcp::NestedCallRecord> mcp_calls;
+    std::vector<mcp::NestedCallRecord> mcp_calls;         // the first calls, one by one
+    std::vector<mcp::NestedCallTally> mcp_calls_omitted;  // the rest, counted per tool
 };
 
 struct SessionInfo {

@@ -45,8 +45,13 @@ public:
     bool sleep(double seconds) const;
 
     mcp::CallContext nested_context() const { return request_.nested(token_, caller_session_); }
+    // The first kLoggedCalls calls are kept one by one, later ones only counted per tool: a loop
+    // of a million mcp.calls must neither grow memory nor flood the response (and the model's
+    // context) with a million identical records.
+    static constexpr size_t kLoggedCalls = 20;
     void record_call(mcp::NestedCallRecord record);
     std::vector<mcp::NestedCallRecord> take_calls();
+    std::vector<mcp::NestedCallTally> take_omitted_calls();
 
     // After the run: later writes (threads that outlive it) go to the log.
     void close_output();
@@ -61,7 +66,8 @@ private:
     CancellationToken token_;
     std::atomic<Interrupt> interrupt_{Interrupt::None};
     std::mutex calls_mutex_;
-    std::vector<mcp::NestedCallRecord> calls_;  // GUARDED_BY(calls_mutex_)
+    std::vector<mcp::NestedCallRecord> calls_;    // GUARDED_BY(calls_mutex_)
+    std::vector<mcp::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); few tools, in first-call order
 };
 
 }  // namespace pymcp::python
