@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace py = pybind11;
@@ -135,6 +136,44 @@ private:
 
 json py_to_json(py::handle value, const char* root_name) { return Walker(root_name).walk(value.ptr()); }
 
+namespace {
+
+// Object keys repeat from call to call (content, type, text, structuredContent, rows...):
+// decoding and hashing them anew was a tenth of a trivial in-process mcp.call. Short keys are
+// kept here as interned str objects (their hash cached), a bounded number of them, for the life
+// of the process. Only touched with the GIL held, which is its lock.
+class KeyCache {
+public:
+    // A new reference to the str for `key`, or nullptr with a Python error set.
+    PyObject* get(const std::string& key) {
+        auto it = keys_.find(key);
+        if (it != keys_.end()) {
+            Py_INCREF(it->second);
+            return it->second;
+        }
+        PyObject* o = PyUnicode_DecodeUTF8(key.data(), static_cast<Py_ssize_t>(key.size()), "replace");
+        if (!o) return nullptr;
+        if (key.size() <= kMaxKeyBytes && keys_.size() < kMaxKeys) {
+            PyUnicode_InternInPlace(&o);
+            Py_INCREF(o);  // the cache's reference
+            keys_.emplace(key, o);
+        }
+        return o;
+    }
+
+private:
+    static constexpr size_t kMaxKeyBytes = 40;
+    static constexpr size_t kMaxKeys = 2048;
+    std::unordered_map<std::string, PyObject*> keys_;
+};
+
+KeyCache& key_cache() {
+    static auto* cache = new KeyCache;  // never destroyed: Python is never finalised
+    return *cache;
+}
+
+}  // namespace
+
 py::object json_to_py(const json& v) {
     switch (v.type()) {
         case json::value_t::null:
@@ -164,7 +203,7 @@ py::object json_to_py(const json& v) {
         case json::value_t::object: {
             py::dict d;
             for (auto it = v.begin(); it != v.end(); ++it) {
-                PyObject* key = PyUnicode_DecodeUTF8(it.key().data(), static_cast<Py_ssize_t>(it.key().size()), "replace");
+                PyObject* key = key_cache().get(it.key());
                 if (!key) throw py::error_already_set();
                 auto k = py::reinterpret_steal<py::object>(key);
                 auto val = json_to_py(it.value());
