@@ -1,7 +1,9 @@
 #include "python_mcp/python/session_engine.hpp"
 
 #include <pybind11/embed.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
@@ -34,6 +36,43 @@ struct GilObject {
         object = nullptr;
     }
 };
+
+// The signals the server handles itself (shutdown) or ignores (SIGPIPE: a client that went away
+// must not kill it). User code on the main thread can take them over with signal.signal(), and C
+// code from any thread with sigaction(); after every execution the server's dispositions are put
+// back, so the next SIGTERM still shuts the server down.
+constexpr int kServerSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+struct SavedSignal {
+    int sig;
+    struct sigaction action;
+};
+std::vector<SavedSignal>& saved_signals() {
+    static std::vector<SavedSignal> saved;
+    return saved;
+}
+pid_t g_server_pid = 0;
+
+void save_server_signals() {
+    if (!saved_signals().empty()) return;
+    for (int sig : kServerSignals) {
+        SavedSignal s{sig, {}};
+        if (::sigaction(sig, nullptr, &s.action) == 0) saved_signals().push_back(s);
+    }
+}
+
+// Puts back what save_server_signals() saw; returns the names of the signals it had to restore.
+std::string restore_server_signals() {
+    std::string changed;
+    for (const auto& s : saved_signals()) {
+        struct sigaction now {};
+        if (::sigaction(s.sig, nullptr, &now) != 0) continue;
+        if (now.sa_handler == s.action.sa_handler && now.sa_flags == s.action.sa_flags) continue;
+        ::sigaction(s.sig, &s.action, nullptr);
+        if (!changed.empty()) changed += ", ";
+        changed += sigabbrev_np(s.sig) ? std::string("SIG") + sigabbrev_np(s.sig) : std::to_string(s.sig);
+    }
+    return changed;
+}
 
 std::string seconds_text(std::chrono::milliseconds ms) {
     char buf[32];
@@ -154,7 +193,7 @@ RuntimeFns* g_fns = nullptr;
 
 SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
     : options_(options),
-      interrupter_(std::make_unique<Interrupter>()),
+      interrupter_((save_server_signals(), g_server_pid = ::getpid(), std::make_unique<Interrupter>())),
       timer_(std::make_unique<DeadlineTimer>()),
       last_expiry_check_(Clock::now()) {
     {
@@ -283,9 +322,24 @@ void SessionEngine::run_job(Session& session, Job& job) {
         if (e.matches(bridge::execution_interrupted_type())) escaped_interrupt = true;
         else internal_error = e.what();
     }
+    if (::getpid() != g_server_pid) {
+        // A child made by os.fork() that did not exit came back here: it must not live on as a
+        // headless copy of the server (its threads are gone, its locks may be held forever).
+        // It exits like a script that ran to its end.
+        bool ok = false;
+        try {
+            ok = result && result.cast<py::tuple>()[0].cast<std::string>() == "ok";
+        } catch (...) {
+        }
+        ::_exit(ok ? 0 : 1);
+    }
     job.running = false;
     // An interrupt posted just as the code finished must not hit whatever this thread runs next.
     PyThreadState_SetAsyncExc(job.thread_id, nullptr);
+    if (std::string taken = restore_server_signals(); !taken.empty())
+        ex.err().write("\n[python-mcp] " + taken +
+                       " belong to the server (shutdown, a client that went away); the handlers this code "
+                       "installed were removed.\n");
     if (capture) capture->end(capture_token);
     ex.close_output();
     out.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();

@@ -8,6 +8,12 @@
 // Threads: one reader thread polls the pipes; begin()/end() come from executing threads.
 // mutex_ guards the active set and the reads (leaf lock: no other lock is taken under it, and
 // OutputBuffer's own mutex is taken inside it). install() throws std::system_error.
+//
+// User code may close or redirect the standard fds (os.close(1), os.dup2(f, 1), os.close(0)).
+// begin() and end() put them back (fd 0 on /dev/null, fd 1 and fd 2 on the capture pipes), so
+// such a change lasts only until the execution ends, like a rebound sys.stdout.
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <mutex>
@@ -35,6 +41,14 @@ private:
     void reader_loop();
     void drain_locked();
     void route_locked(int stream, const char* data, size_t n);
+    void repair_standard_fds_locked();
+    void to_log(const char* data, size_t n);
+
+    struct FileId {
+        dev_t dev = 0;
+        ino_t ino = 0;
+        dev_t rdev = 0;
+    };
 
     struct Active {
         uint64_t token;
@@ -44,7 +58,15 @@ private:
     };
 
     int log_fd_;
+    // A private non-blocking writer on the log when it is a pipe: a client that never reads our
+    // stderr must not stall the reader (and with it every begin()/end()); such bytes are dropped.
+    int log_nonblocking_fd_ = -1;
+    uint64_t dropped_bytes_ = 0;  // GUARDED_BY(mutex_)
     int read_fds_[2] = {-1, -1};
+    int write_fds_[2] = {-1, -1};  // close-on-exec copies of the pipes' write ends, to restore fd 1/2
+    int devnull_fd_ = -1;          // close-on-exec /dev/null, to restore fd 0
+    FileId write_ids_[2];
+    FileId devnull_id_;
     std::mutex mutex_;
     std::vector<Active> active_;  // GUARDED_BY(mutex_)
     uint64_t next_token_ = 1;     // GUARDED_BY(mutex_)
