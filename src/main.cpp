@@ -201,7 +201,8 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         // The server keeps answering (sqlite, scripts, downstream tools); Python calls say why.
         spdlog::critical("{}", e.what());
-        engine.fail(e.what());
+        engine.fail(std::string("Python is not available in this server: ") + e.what() +
+                    " (see the server log; PYTHONHOME or PYTHONPATH in its environment may be wrong)");
     }
 
     python::MainThreadExecutor::instance().run();

@@ -433,3 +433,25 @@ def test_version_exits_0_and_matches_server_info(spawn):
 def test_unknown_option_is_refused():
     code, out = run_cli("--no-such-option")
     assert code != 0
+
+
+def test_a_python_that_cannot_start_leaves_the_rest_of_the_server_working(spawn):
+    # The protocol is served before the interpreter starts, so a broken Python installation (here
+    # a PYTHONHOME that does not exist) costs the python tool only: initialize, tools/list, the
+    # sqlite tool and script listing still work, and Python calls say why they cannot run.
+    s = spawn(env={"PYTHONHOME": "/nonexistent-python-home"})
+    s.initialize()
+    names = [t["name"] for t in s.request("tools/list")["result"]["tools"]]
+    assert names[:2] == ["python", "sqlite"]
+    rows = s.call("sqlite", {"sql": "SELECT 41 + 1 AS v"})["result"]["structuredContent"]["rows"]
+    assert rows == [[42]]
+    for _ in range(2):  # and again: the failure is remembered, not retried into a crash
+        result = s.python(code="x = 1", session_id="a", persistent=True)
+        assert result["isError"] is True
+        text = "".join(c["text"] for c in result["content"])
+        assert "Python is not available in this server: cannot start Python" in text, result
+    sessions = s.python("list_sessions")
+    assert sessions["isError"] is True
+    assert "Python is not available" in sessions["content"][0]["text"]
+    assert s.python("list_scripts")["isError"] is False
+    assert s.request("ping")["result"] == {}
