@@ -62,7 +62,7 @@ def test_kill_9_during_save_script_leaves_the_old_or_the_new_script(spawn, tmp_p
         since = s.mark()
         request = s.send_python("save_script", filename="big.py", code=script_version(n, size))
         if n % 2:
-            time.sleep(rng.uniform(0, save_time * 1.2))
+            time.sleep(rng.uniform(0, save_time * 1.5))
         else:
             wait_for_temp_file(scripts, ".big.py.", s)
             time.sleep(rng.uniform(0, 0.01))
