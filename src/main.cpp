@@ -131,14 +131,9 @@ int main(int argc, char** argv) {
 
     if (opt.memory_limit_mb > 0) {
         // glibc reserves 64 MiB of address space per malloc arena (one per thread under
-        // contention): under RLIMIT_AS a few busy threads would exhaust the limit on reservations.
+        // contention): under RLIMIT_AS a few busy threads would exhaust the limit on
+        // reservations. Set before the threads below exist; the limit itself comes later.
         mallopt(M_ARENA_MAX, 2);
-        rlimit rl{};
-        // Only the soft limit: downstream children (Node aborts under a tight RLIMIT_AS) get the
-        // limit the server started with back (DownstreamManager noted it when constructed).
-        getrlimit(RLIMIT_AS, &rl);
-        rl.rlim_cur = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
-        if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
     }
 
     jsonrpc::FdMessageSink sink(fds.out);
@@ -189,6 +184,18 @@ int main(int argc, char** argv) {
     // The interpreter starts on the main thread (run_on_main_thread executions need it), while
     // the reader already serves the protocol. The engine lives for the rest of the process: the
     // watcher ends it with _Exit, never by unwinding.
+    // --memory-limit applies from the interpreter's start on, before any user code runs: it is
+    // for what user code allocates (Python's own start-up is not cut short by a tight limit).
+    auto apply_memory_limit = [&] {
+        if (opt.memory_limit_mb <= 0) return;
+        rlimit rl{};
+        // Only the soft limit: downstream children (Node aborts under a tight RLIMIT_AS) get the
+        // limit the server started with back (DownstreamManager noted it when constructed).
+        getrlimit(RLIMIT_AS, &rl);
+        rl.rlim_cur = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
+    };
+
     std::unique_ptr<python::SessionEngine> session_engine;
     try {
         python::start_interpreter();
@@ -196,11 +203,13 @@ int main(int argc, char** argv) {
         engine_options.max_sessions = opt.max_sessions;
         engine_options.session_ttl = std::chrono::seconds(static_cast<long long>(opt.session_ttl_s));
         session_engine = std::make_unique<python::SessionEngine>(engine_options, registry);
+        apply_memory_limit();
         engine.ready(*session_engine);
         spdlog::debug("Python ready");
     } catch (const std::exception& e) {
         // The server keeps answering (sqlite, scripts, downstream tools); Python calls say why.
         spdlog::critical("{}", e.what());
+        apply_memory_limit();
         engine.fail(std::string("Python is not available in this server: ") + e.what() +
                     " (see the server log; PYTHONHOME or PYTHONPATH in its environment may be wrong)");
     }
