@@ -412,11 +412,13 @@ class LoadDriver:
 @pytest.fixture
 def driver():
     tmp = Path(tempfile.mkdtemp(prefix="pymcp-load-"))
-    d = LoadDriver(tmp)
+    d = None
     try:
+        d = LoadDriver(tmp)
         yield d
     finally:
-        d.close()
+        if d is not None:
+            d.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
