@@ -43,8 +43,11 @@ void DeadlineTimer::loop() {
             continue;
         }
         auto first = due_.begin();
-        if (first->first.first > Clock::now()) {
-            wake_.wait_until(lock, first->first.first);
+        // A copy: wait_until reads its time point again after waking, when cancel() may have
+        // erased the node this one lives in (use-after-free found by the ASan run).
+        const Clock::time_point when = first->first.first;
+        if (when > Clock::now()) {
+            wake_.wait_until(lock, when);
             continue;
         }
         auto callback = std::move(first->second);

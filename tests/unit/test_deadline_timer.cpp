@@ -1,0 +1,79 @@
+// DeadlineTimer: callbacks run at their time in order, cancel() drops them, and cancelling the
+// callback the timer thread is waiting for is safe (a use-after-free found by the ASan stage:
+// the thread's wait_until held a reference into the erased map node).
+
+#include "python_mcp/support/deadline_timer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pymcp {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = DeadlineTimer::Clock;
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return pred();
+}
+
+TEST(DeadlineTimer, RunsCallbacksInDeadlineOrder) {
+    DeadlineTimer timer;
+    std::mutex mutex;
+    std::vector<int> order;
+    auto now = Clock::now();
+    timer.schedule(now + 60ms, [&] { std::lock_guard l(mutex); order.push_back(3); });
+    timer.schedule(now + 20ms, [&] { std::lock_guard l(mutex); order.push_back(1); });
+    timer.schedule(now + 40ms, [&] { std::lock_guard l(mutex); order.push_back(2); });
+    ASSERT_TRUE(eventually([&] { std::lock_guard l(mutex); return order.size() == 3; }));
+    EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(DeadlineTimer, CancelDropsTheCallback) {
+    DeadlineTimer timer;
+    std::atomic<int> ran{0};
+    auto id = timer.schedule(Clock::now() + 30ms, [&] { ++ran; });
+    timer.cancel(id);
+    std::atomic<bool> later{false};
+    timer.schedule(Clock::now() + 60ms, [&] { later = true; });
+    ASSERT_TRUE(eventually([&] { return later.load(); }));
+    EXPECT_EQ(ran.load(), 0);
+    timer.cancel(id);  // again, after it would have run: a no-op
+}
+
+TEST(DeadlineTimer, CancellingTheAwaitedDeadlineIsSafe) {
+    DeadlineTimer timer;
+    for (int round = 0; round < 20; ++round) {
+        // The timer thread waits until this far deadline...
+        auto far = timer.schedule(Clock::now() + 10s, [] { FAIL() << "cancelled callback ran"; });
+        std::this_thread::sleep_for(5ms);
+        // ...whose node is erased while it waits; an earlier deadline then wakes it.
+        timer.cancel(far);
+        std::atomic<bool> ran{false};
+        timer.schedule(Clock::now() + 1ms, [&] { ran = true; });
+        ASSERT_TRUE(eventually([&] { return ran.load(); }));
+    }
+}
+
+TEST(DeadlineTimer, DestructorDropsPendingCallbacks) {
+    std::atomic<int> ran{0};
+    {
+        DeadlineTimer timer;
+        timer.schedule(Clock::now() + 10s, [&] { ++ran; });
+    }
+    EXPECT_EQ(ran.load(), 0);
+}
+
+}  // namespace
+}  // namespace pymcp
