@@ -74,7 +74,9 @@ json parse_message(std::string_view line, const ParseLimits& limits) {
     }
     try {
         return json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for a number too large for a double ("1e400", found by
+        // the fuzzer): valid JSON grammar, but not a value we can hold, so a parse error too.
         std::string what = e.what();
         // nlohmann's messages start with "[json.exception.parse_error.101] "; keep the useful part.
         if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);

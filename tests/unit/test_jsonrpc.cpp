@@ -54,6 +54,17 @@ TEST(ParseMessage, InvalidJsonIsParseError) {
     }
 }
 
+TEST(ParseMessage, NumberTooLargeForADoubleIsParseError) {
+    // Found by the fuzzer (tests/fuzz/corpus/regression-number-overflow): nlohmann throws
+    // out_of_range, not parse_error, for these, and it escaped parse_message.
+    for (const char* big : {R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":1e400}})", "[-1e400]",
+                            "1E999999"}) {
+        SCOPED_TRACE(big);
+        EXPECT_EQ(parse_error_code(big), kParseError);
+    }
+    EXPECT_NO_THROW(parse_message("[1e308, 18446744073709551615, -9223372036854775808]"));
+}
+
 TEST(ParseMessage, ParseErrorMessageIsReadable) {
     try {
         parse_message("{\"a\":");
