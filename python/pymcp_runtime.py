@@ -17,11 +17,13 @@ import contextvars
 import io
 import itertools
 import os
+import posix
 import sys
 import threading
 import time
 
 import _pymcp
+import _signal
 import mcp
 
 current = contextvars.ContextVar("pymcp_execution", default=None)
@@ -205,12 +207,53 @@ def install():
         builtins.input = _input
 
 
+# The server's own signals: its shutdown (SIGINT, SIGTERM, SIGHUP) and a client that went away
+# (SIGPIPE). Code on the main thread (run_on_main_thread) could otherwise take them over, and
+# SIGTERM would then stop that code instead of the server. Elsewhere Python refuses anyway
+# ("signal only works in main thread"); a forked child may do as it likes. The C module's
+# function is the one replaced: signal.signal calls it, and importing `signal` (enum) at start-up
+# would cost milliseconds.
+_SERVER_SIGNALS = {_signal.SIGINT: "SIGINT", _signal.SIGTERM: "SIGTERM", _signal.SIGHUP: "SIGHUP",
+                   _signal.SIGPIPE: "SIGPIPE"}
+_real_signal = _signal.signal
+
+
+def _guarded_signal(signalnum, handler, /):
+    if os.getpid() == _SERVER_PID and signalnum in _SERVER_SIGNALS:
+        raise ValueError(f"{_SERVER_SIGNALS[signalnum]} belongs to the python-mcp server (its shutdown, or a "
+                         "client that went away); code running in it cannot handle that signal")
+    return _real_signal(signalnum, handler)
+
+
+_guarded_signal.__name__ = _guarded_signal.__qualname__ = "signal"
+_guarded_signal.__doc__ = _real_signal.__doc__
+
+
+# Pure-Python recursion does not use the C stack in 3.11, but C-level recursion does (repr, pickle,
+# json of deeply nested data): with the limit raised far enough, it overflows a thread's 8 MiB
+# stack and the whole server dies with every session. Measured: repr crashes between 30,000 and
+# 60,000 levels; 20,000 leaves room.
+_RECURSION_CAP = 20_000
+_real_setrecursionlimit = sys.setrecursionlimit
+
+
+def _setrecursionlimit(limit):
+    if isinstance(limit, int) and limit > _RECURSION_CAP:
+        sys.stderr.write(f"python-mcp: recursion limit {limit} lowered to {_RECURSION_CAP}: deeper C-level "
+                         "recursion (repr, pickle, json) would overflow the thread's stack and crash the server\n")
+        limit = _RECURSION_CAP
+    return _real_setrecursionlimit(limit)
+
+
 def _setup():
     sys.__stdout__ = _stdout
     sys.__stderr__ = _stderr
     sys.__stdin__ = _stdin
     install()
     os._exit = _os_exit
+    posix._exit = _os_exit  # the same function under its module's own name
+    _signal.signal = _guarded_signal
+    sys.setrecursionlimit = _setrecursionlimit
     time.sleep = _sleep
     threading.Condition.wait = _cond_wait
     threading.Thread.start = _thread_start

@@ -3,11 +3,15 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 
 namespace pymcp {
 namespace {
@@ -16,7 +20,22 @@ namespace {
 // capture pipe while the server runs.
 class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
 public:
-    explicit FdSink(int fd) : fd_(fd) {}
+    // A pipe gets a non-blocking handle of its own (the fd we were given, shared with whoever
+    // else holds it, keeps its mode): a client that never reads our stderr must not stall the
+    // thread that logs, which may be the shutdown watcher or a tool call.
+    explicit FdSink(int fd) : fd_(fd) {
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+            int nb = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+            if (nb >= 0) {
+                fd_ = nb;
+                non_blocking_ = true;
+            }
+        }
+    }
+    ~FdSink() override {
+        if (non_blocking_) ::close(fd_);
+    }
 
 protected:
     void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -26,16 +45,30 @@ protected:
         size_t left = formatted.size();
         while (left > 0) {
             ssize_t n = ::write(fd_, data, left);
+            if (n > 0) {
+                data += n;
+                left -= static_cast<size_t>(n);
+                stalled_ = false;
+                continue;
+            }
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return;  // a closed stderr must not take the server down
-            data += n;
-            left -= static_cast<size_t>(n);
+            if (n < 0 && errno == EAGAIN && !stalled_) {
+                // A full pipe: a slow reader gets a moment to drain it; one that does not read
+                // at all costs this wait once, then lines are dropped until a write goes through.
+                pollfd p{fd_, POLLOUT, 0};
+                if (::poll(&p, 1, kFullPipeWaitMs) > 0) continue;
+                stalled_ = true;
+            }
+            return;  // a closed or stalled stderr must not take the server down
         }
     }
     void flush_() override {}
 
 private:
+    static constexpr int kFullPipeWaitMs = 100;
     int fd_;
+    bool non_blocking_ = false;
+    bool stalled_ = false;  // guarded by base_sink's mutex
 };
 
 }  // namespace
