@@ -81,8 +81,8 @@ std::string check_plain_file_name(const std::string& name) {
         if (cp < 0) return "the name is not valid UTF-8";
         if (cp == 0) return "the name contains a NUL byte";
         if (cp < 0x20 || cp == 0x7F) return "the name contains a control character";
-        if (cp == '/' || cp == '\\') return "the name must not contain a path separator ('/' or '\\\\')";
-        if (is_lookalike(cp)) return "the name contains a character that looks like '/', '\\\\' or '.' or is invisible";
+        if (cp == '/' || cp == '\\') return "the name must not contain a path separator ('/' or '\\')";
+        if (is_lookalike(cp)) return "the name contains a character that looks like '/', '\\' or '.' or is invisible";
     }
     if (name.find("..") != std::string::npos) return "the name must not contain '..'";
     return {};
