@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -75,6 +76,7 @@ const char* const kInstructions =
 
 int main(int argc, char** argv) {
     using namespace pymcp;
+    const auto started = std::chrono::steady_clock::now();
     auto parsed = app::parse_options(argc, argv);
     if (auto* code = std::get_if<int>(&parsed)) return *code;
     const app::Options& opt = std::get<app::Options>(parsed);
@@ -205,7 +207,8 @@ int main(int argc, char** argv) {
         session_engine = std::make_unique<python::SessionEngine>(engine_options, registry);
         apply_memory_limit();
         engine.ready(*session_engine);
-        spdlog::debug("Python ready");
+        spdlog::debug("Python ready {:.1f} ms after start",
+                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
     } catch (const std::exception& e) {
         // The server keeps answering (sqlite, scripts, downstream tools); Python calls say why.
         spdlog::critical("{}", e.what());
