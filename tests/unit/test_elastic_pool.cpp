@@ -1,0 +1,121 @@
+// ElasticPool: grows only when every thread is busy, reuses idle threads, bounds the count, and
+// survives throwing tasks.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "python_mcp/support/elastic_pool.hpp"
+
+using namespace pymcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Waits (bounded) until `done` holds.
+template <typename F>
+bool eventually(F done, std::chrono::milliseconds limit = 5000ms) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST(ElasticPool, SequentialTasksReuseOneThread) {
+    ElasticPool pool("t", 8);
+    for (int i = 0; i < 50; ++i) {
+        std::promise<void> ran;
+        pool.post([&] { ran.set_value(); });
+        ASSERT_EQ(ran.get_future().wait_for(5s), std::future_status::ready);
+        ASSERT_TRUE(eventually([&] { return pool.busy_count() == 0; }));
+    }
+    EXPECT_EQ(pool.thread_count(), 1u);
+}
+
+TEST(ElasticPool, TasksThatWaitForEachOtherRunAtOnce) {
+    // Four tasks that each wait for all four to have started: they finish only if the pool runs
+    // them in parallel, growing to four threads.
+    ElasticPool pool("t", 8);
+    std::mutex m;
+    std::condition_variable cv;
+    int started = 0;
+    std::atomic<int> finished{0};
+    for (int i = 0; i < 4; ++i)
+        pool.post([&] {
+            std::unique_lock lock(m);
+            ++started;
+            cv.notify_all();
+            if (cv.wait_for(lock, 5s, [&] { return started == 4; })) ++finished;
+        });
+    ASSERT_TRUE(eventually([&] { return finished.load() == 4; }));
+    EXPECT_EQ(pool.thread_count(), 4u);
+    // Idle again: four more such tasks start no new thread.
+    ASSERT_TRUE(eventually([&] { return pool.busy_count() == 0; }));
+    {
+        std::lock_guard lock(m);
+        started = 0;
+    }
+    finished = 0;
+    for (int i = 0; i < 4; ++i)
+        pool.post([&] {
+            std::unique_lock lock(m);
+            ++started;
+            cv.notify_all();
+            if (cv.wait_for(lock, 5s, [&] { return started == 4; })) ++finished;
+        });
+    ASSERT_TRUE(eventually([&] { return finished.load() == 4; }));
+    EXPECT_EQ(pool.thread_count(), 4u);
+}
+
+TEST(ElasticPool, TheThreadCountIsBoundedAndExtraTasksQueue) {
+    ElasticPool pool("t", 2);
+    std::promise<void> release;
+    std::shared_future<void> gate = release.get_future().share();
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 6; ++i)
+        pool.post([&, gate] {
+            gate.wait();
+            ++ran;
+        });
+    ASSERT_TRUE(eventually([&] { return pool.busy_count() == 2; }));
+    EXPECT_EQ(pool.thread_count(), 2u);
+    EXPECT_EQ(ran.load(), 0);
+    release.set_value();
+    ASSERT_TRUE(eventually([&] { return ran.load() == 6; }));
+    EXPECT_EQ(pool.thread_count(), 2u);
+}
+
+TEST(ElasticPool, AThrowingTaskLeavesTheThreadWorking) {
+    ElasticPool pool("t", 1);
+    pool.post([] { throw std::runtime_error("boom"); });
+    pool.post([] { throw 42; });
+    std::promise<void> ran;
+    pool.post([&] { ran.set_value(); });
+    EXPECT_EQ(ran.get_future().wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(pool.thread_count(), 1u);
+}
+
+TEST(ElasticPool, HooksRunOnEachThreadAndTheDestructorDrainsTheQueue) {
+    std::atomic<int> starts{0}, stops{0}, ran{0};
+    {
+        ElasticPool pool("t", 3, ElasticPool::Hooks{[&] { ++starts; }, [&] { ++stops; }});
+        for (int i = 0; i < 20; ++i)
+            pool.post([&] {
+                std::this_thread::sleep_for(1ms);
+                ++ran;
+            });
+    }  // joins after the queue is empty
+    EXPECT_EQ(ran.load(), 20);
+    EXPECT_GE(starts.load(), 1);
+    EXPECT_LE(starts.load(), 3);
+    EXPECT_EQ(stops.load(), starts.load());
+}
