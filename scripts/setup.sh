@@ -22,7 +22,10 @@ packages=(
   pybind11-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
   python3-dev python3.11-dev libsqlite3-dev
   python3-numpy python3-pandas python3-requests python3-pytest
-  clang libclang-rt-14-dev
+  # The hardening stages (docs/hardening.md): clang with libFuzzer and the sanitizer runtimes
+  # (libclang_rt.fuzzer-x86_64.a is in libclang-rt-14-dev), llvm-symbolizer for readable reports.
+  # gcc's ASan/UBSan runtimes (libasan8, libubsan1) come with build-essential.
+  clang libclang-rt-14-dev llvm-14
 )
 
 node_major() {

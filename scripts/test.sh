@@ -1,21 +1,70 @@
 #!/usr/bin/env bash
 # Sets up and builds python_mcp if needed, then runs the whole test suite with ctest:
 # GoogleTest unit and engine tests, the end-to-end pytest suites (tests/e2e) and the interop
-# suites with real MCP clients (tests/interop). Extra arguments go to ctest, e.g.
+# suites with real MCP clients (tests/interop); then the hardening stages (ASan/UBSan, fuzzing).
+# Extra arguments go to the Release stage's ctest, e.g.
 #   scripts/test.sh -L e2e          scripts/test.sh -R interop_sdk_client
+# (add PYMCP_SKIP_SANITIZERS=1 PYMCP_SKIP_FUZZ=1 for just that).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-"$root/scripts/setup.sh" </dev/null
+# Stages, each timed (stderr):
+#   release     scripts/setup.sh (packages, npm, Release build in build/) + every ctest suite
+#   sanitizers  tests/sanitizers/run.sh: ASan + UBSan build in build-asan/, unit/engine/e2e/interop
+#   fuzz        tests/fuzz/run.sh: libFuzzer build in build-fuzz/, corpus replay + 60 s of fuzzing
+# Every stage runs even when an earlier one failed; the command fails if any did. For local runs
+# only (CI sets none of these): PYMCP_SKIP_SANITIZERS=1, PYMCP_SKIP_FUZZ=1 skip those stages.
+# See docs/testing.md and docs/hardening.md.
+
+now() { date +%s; }
+fmt() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+failed_mark() { if (( $1 != 0 )); then echo "  FAILED (exit $1)"; fi; }
+t0=$(now)
+summary=()
+failed=()
 
 # --- stage: Release build, all suites -----------------------------------------------------------
-ctest --test-dir "$root/build" --output-on-failure -j2 "$@"
+"$root/scripts/setup.sh" </dev/null
+t1=$(now)
+summary+=("$(printf '%-30s' 'release build (setup.sh)') $(fmt $((t1 - t0)))")
+status=0
+ctest --test-dir "$root/build" --output-on-failure -j2 "$@" || status=$?
+t2=$(now)
+summary+=("$(printf '%-30s' 'release suites (ctest -j2)') $(fmt $((t2 - t1)))$(failed_mark "$status")")
+if (( status != 0 )); then failed+=(release); fi
 
-# --- HOOK: sanitizer stage (not implemented yet) ------------------------------------------------
-# To be added: configure build-asan/ with -DPYMCP_SANITIZE=ON (ASan + UBSan), build it and run
-# the suites against that binary.
+# --- stage: ASan + UBSan build, unit/engine/e2e/interop suites ----------------------------------
+if [[ "${PYMCP_SKIP_SANITIZERS:-}" == 1 ]]; then
+  say "sanitizer stage skipped (PYMCP_SKIP_SANITIZERS=1)"
+  summary+=("$(printf '%-30s' sanitizers) skipped")
+else
+  status=0
+  PYMCP_ASAN_JOBS=2 "$root/tests/sanitizers/run.sh" </dev/null || status=$?
+  t3=$(now)
+  summary+=("$(printf '%-30s' 'sanitizers (build + suites)') $(fmt $((t3 - t2)))$(failed_mark "$status")")
+  if (( status != 0 )); then failed+=(sanitizers); fi
+fi
 
-# --- HOOK: fuzz stage (not implemented yet) -----------------------------------------------------
-# To be added: configure build-fuzz/ with clang and -DPYMCP_FUZZ=ON, build the libFuzzer targets
-# and run each for a bounded time over tests/fuzz/corpus.
+# --- stage: libFuzzer build, corpus replay, bounded fuzzing -------------------------------------
+t4=$(now)
+if [[ "${PYMCP_SKIP_FUZZ:-}" == 1 ]]; then
+  say "fuzz stage skipped (PYMCP_SKIP_FUZZ=1)"
+  summary+=("$(printf '%-30s' fuzz) skipped")
+else
+  status=0
+  "$root/tests/fuzz/run.sh" </dev/null || status=$?   # 60 s unless PYMCP_FUZZ_SECONDS is set
+  t5=$(now)
+  summary+=("$(printf '%-30s' 'fuzz (build + replay + 60 s)') $(fmt $((t5 - t4)))$(failed_mark "$status")")
+  if (( status != 0 )); then failed+=(fuzz); fi
+fi
+
+say "stage timings:"
+for line in "${summary[@]}"; do say "  $line"; done
+say "  $(printf '%-30s' total) $(fmt $(($(now) - t0)))"
+if (( ${#failed[@]} > 0 )); then
+  say "FAILED stages: ${failed[*]}"
+  exit 1
+fi
+say "all stages passed"

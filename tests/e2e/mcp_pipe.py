@@ -32,6 +32,12 @@ SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 # Generous: the machine runs two suites at once and other people's builds.
 DEFAULT_TIMEOUT = float(os.environ.get("PYMCP_E2E_TIMEOUT", "20"))
 
+# Passed through to the server when set: the sanitizer runner's settings.
+SANITIZER_ENV = ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC")
+# Set by tests/sanitizers/run.sh: the server is an ASan build (--memory-limit cannot work under
+# ASan, and timings are several times slower).
+SANITIZED = bool(os.environ.get("PYMCP_SANITIZED"))
+
 
 def binary() -> str:
     path = os.environ.get("PYMCP_BIN")
@@ -125,6 +131,11 @@ class McpServer:
             "SHELL": "/bin/sh",
             "TERM": "dumb",
         }
+        # Sanitizer runs (tests/sanitizers/run.sh): the ASan server must write its reports where
+        # the runner looks, with the suppression file and Python's malloc (docs/hardening.md).
+        for name in SANITIZER_ENV:
+            if name in os.environ:
+                full_env[name] = os.environ[name]
         full_env.update(env or {})
         self.stderr_path = self.tmp / "stderr.log"
         self._stderr = open(self.stderr_path, "wb")

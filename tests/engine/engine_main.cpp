@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "python_mcp/python/interpreter.hpp"
+#include "python_mcp/support/leak_check.hpp"
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::fflush(stderr);
     // Finalising Python could hang on threads user code left behind; the server never does it
-    // either.
+    // either. In ASan builds, check for leaks first (_Exit skips LeakSanitizer's at-exit check).
+    pymcp::leak_check_before_exit();
     std::_Exit(result);
 }

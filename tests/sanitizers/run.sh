@@ -9,8 +9,8 @@
 # build-asan/sanitizer-reports/ and the run fails when that folder is not empty afterwards.
 #
 # Usage: tests/sanitizers/run.sh [ctest arguments...]
-#   default ctest selection: -L 'unit|engine|e2e' (interop is left out: real npm clients start
-#   the server with their own scrubbed environment and add little that e2e does not cover).
+#   default ctest selection: every suite, -L 'unit|engine|e2e|interop' (the interop helpers pass
+#   the sanitizer settings below through to the servers they start, like the e2e harness).
 #   PYMCP_ASAN_JOBS   parallel build and ctest jobs (default: nproc)
 #   PYMCP_ASAN_BUILD  build folder (default: <repo>/build-asan)
 #   PYMCP_ASAN_EXCLUDE  ctest -E regex of tests left out by default (default: IsFast)
@@ -63,10 +63,12 @@ export PYMCP_SANITIZED=1
 # Python is slower to start under ASan and the machine is shared: give e2e waits more room.
 export PYMCP_E2E_TIMEOUT="${PYMCP_E2E_TIMEOUT:-60}"
 
-if ! grep -q 'ASAN_OPTIONS' "$root/tests/e2e/mcp_pipe.py" 2>/dev/null; then
-  say "warning: tests/e2e/mcp_pipe.py does not pass ASAN_OPTIONS/LSAN_OPTIONS/UBSAN_OPTIONS/PYTHONMALLOC"
-  say "         to the servers it starts: reports from e2e servers go to their stderr only (see docs/hardening.md)"
-fi
+for harness in tests/e2e/mcp_pipe.py tests/interop/lib/server.mjs; do
+  if ! grep -q 'ASAN_OPTIONS' "$root/$harness" 2>/dev/null; then
+    say "warning: $harness does not pass ASAN_OPTIONS/LSAN_OPTIONS/UBSAN_OPTIONS/PYTHONMALLOC"
+    say "         to the servers it starts: their reports go to their stderr only (see docs/hardening.md)"
+  fi
+done
 
 say "building $build (-j$jobs)"
 cmake --build "$build" -j"$jobs" >&2
@@ -78,7 +80,7 @@ args=("$@")
 if (( ${#args[@]} == 0 )); then
   # Timing assertions (tests named *IsFast*) measure the Release build, not ASan's 2-3x slower
   # one: left out here, run by the normal stage.
-  args=(-L 'unit|engine|e2e' -E "${PYMCP_ASAN_EXCLUDE:-IsFast}")
+  args=(-L 'unit|engine|e2e|interop' -E "${PYMCP_ASAN_EXCLUDE:-IsFast}")
 fi
 status=0
 ctest --test-dir "$build" --output-on-failure -j"$jobs" "${args[@]}" || status=$?

@@ -15,6 +15,13 @@ export function serverBinary() {
   return bin;
 }
 
+// Passed through to the servers when set: the sanitizer runner's settings (tests/sanitizers/run.sh,
+// docs/hardening.md), so an ASan server writes its reports where the runner looks.
+const SANITIZER_ENV = ['ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS', 'PYTHONMALLOC'];
+function sanitizerEnv() {
+  return Object.fromEntries(SANITIZER_ENV.filter((n) => process.env[n] !== undefined).map((n) => [n, process.env[n]]));
+}
+
 // A private HOME and XDG_DATA_HOME (plus a scratch directory) that remove() deletes.
 export function makeHome() {
   const root = mkdtempSync(join(tmpdir(), 'pymcp-interop-'));
@@ -28,7 +35,7 @@ export function makeHome() {
     data,
     work,
     scriptsDir: join(data, 'python-mcp', 'python_scripts'),
-    env: { HOME: home, XDG_DATA_HOME: data, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    env: { HOME: home, XDG_DATA_HOME: data, PATH: process.env.PATH ?? '/usr/bin:/bin', ...sanitizerEnv() },
     remove() { rmSync(root, { recursive: true, force: true }); },
   };
 }
