@@ -260,7 +260,7 @@ def _setup():
     threading.Thread._bootstrap_inner = _bootstrap_inner
     if "linecache" not in sys.modules:
         sys.meta_path.insert(0, _LinecacheFeeder)
-    sys.setswitchinterval(0.0005)
+    sys.setswitchinterval(0.001)
     sys.argv = [""]
     sys.ps1, sys.ps2 = ">>> ", "... "
     # A cell's compiled code is cached by its text: models resend the same cells often.
