@@ -444,7 +444,9 @@ def saturate(d: LoadDriver) -> None:
     2 * WINDOW rules that out but doubles the threads, and the slow C-heap growth that RSS shows
     after the warm-up (+1.5 to +4 % over 90,000 calls with 134 threads) roughly doubles with
     them, so the burst stays at WINDOW."""
-    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) SELECT count(*) AS n FROM c"
+    # ~40 ms of CPU each (20,000 rows took ~4 ms: the first calls could end before the last was
+    # dispatched, leaving the request pool below WINDOW threads, and the load then grew it).
+    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT count(*) AS n FROM c"
     burst = []
     for i in range(BURST):
         burst.append(("sqlite", {"database": f"load/s{i % SESSIONS}.db", "sql": slow}, None))
