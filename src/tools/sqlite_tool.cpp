@@ -220,7 +220,8 @@ const char* skip_blank(const char* p, const char* end) {
         } else if (c == '-' && p + 1 < end && p[1] == '-') {
             p = std::find(p + 2, end, '\n');
         } else if (c == '/' && p + 1 < end && p[1] == '*') {
-            const char* close = std::search(p + 2, end, "*/", "*/" + 2);
+            static constexpr std::string_view kClose = "*/";
+            const char* close = std::search(p + 2, end, kClose.begin(), kClose.end());
             p = close == end ? end : close + 2;
         } else {
             break;
