@@ -418,3 +418,33 @@ def error_text(result: dict) -> str:
         parts += [str(sc["error"].get(k, "")) for k in ("type", "message")]
     return "\n".join(parts)
 
+
+
+# --- helpers shared by the suites ---------------------------------------------------------------
+
+def run(s: McpServer, code: str, **fields: Any) -> dict:
+    """execute; returns the CallToolResult."""
+    return s.python(code=code, **fields)
+
+
+def ok(s: McpServer, code: str, **fields: Any) -> dict:
+    """execute that must succeed; returns its structuredContent."""
+    result = run(s, code, **fields)
+    sc = structured(result)
+    assert not is_error(result) and sc["success"] is True, f"execute failed: {result}"
+    return sc
+
+
+def script_version(n: int, size: int) -> str:
+    """About `size` bytes of script whose every line says which version it is (torn files show)."""
+    line = f"# version {n:06d} " + "=" * 60 + "\n"
+    return line * (size // len(line)) + f"VERSION = {n}\n"
+
+
+def time_a_big_save(s: McpServer, size: int) -> float:
+    """Saves versions 0 and 1 of big.py; returns how long the second save took (to aim kills and
+    signals inside a save)."""
+    assert not is_error(s.python("save_script", filename="big.py", code=script_version(0, size)))
+    start = time.monotonic()
+    assert not is_error(s.python("save_script", filename="big.py", code=script_version(1, size)))
+    return time.monotonic() - start

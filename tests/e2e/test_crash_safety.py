@@ -17,12 +17,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from mcp_pipe import McpServer, is_error, is_response, payload, same_id
-
-
-def script_version(n: int, size: int) -> str:
-    line = f"# version {n:06d} " + "-" * 60 + "\n"
-    return line * (size // len(line)) + f"VERSION = {n}\n"
+from mcp_pipe import McpServer, is_error, is_response, payload, same_id, script_version, time_a_big_save
 
 
 def kill9(s: McpServer) -> None:
@@ -50,10 +45,7 @@ def test_kill_9_during_save_script_leaves_the_old_or_the_new_script(spawn, tmp_p
     rng = random.Random(5)
     s = spawn("--scripts-dir", str(scripts))
     s.initialize()
-    assert not is_error(s.python("save_script", filename="big.py", code=script_version(0, size)))
-    start = time.monotonic()
-    assert not is_error(s.python("save_script", filename="big.py", code=script_version(1, size)))
-    save_time = time.monotonic() - start
+    save_time = time_a_big_save(s, size)
     s.close()
     current, outcomes = 1, {"old": 0, "new": 0}
     for n in range(2, 26):

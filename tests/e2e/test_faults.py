@@ -18,21 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from mcp_pipe import McpServer, error_text, is_error, is_response, structured
+from mcp_pipe import McpServer, error_text, is_error, is_response, ok, run, structured
 
 # Under the ASan stage (tests/sanitizers/run.sh) the server is several times slower.
 SLOW = 4.0 if os.environ.get("PYMCP_SANITIZED") else 1.0
-
-
-def run(s: McpServer, code: str, **fields) -> dict:
-    return s.python(code=code, **fields)
-
-
-def ok(s: McpServer, code: str, **fields) -> dict:
-    result = run(s, code, **fields)
-    sc = structured(result)
-    assert not is_error(result) and sc["success"] is True, f"execute failed: {result}"
-    return sc
 
 
 def follow_up(s: McpServer, session: str | None = None) -> None:

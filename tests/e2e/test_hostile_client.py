@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_pipe import LATEST_VERSION, McpServer, binary, is_error, is_response, payload, same_id, structured
+from mcp_pipe import (LATEST_VERSION, McpServer, binary, is_error, is_response, payload, same_id, script_version,
+                      structured, time_a_big_save)
 
 # Under the ASan stage (tests/sanitizers/run.sh) the server is several times slower.
 SLOW = 4.0 if os.environ.get("PYMCP_SANITIZED") else 1.0
@@ -325,22 +326,13 @@ def test_client_that_stops_reading_does_not_kill_or_block_the_server(tmp_path):
 
 # --- SIGTERM while a script is saved ---------------------------------------------------------------
 
-def script_version(n: int, size: int) -> str:
-    line = f"# version {n:06d} " + "=" * 60 + "\n"
-    return line * (size // len(line)) + f"VERSION = {n}\n"
-
-
 def test_sigterm_during_save_script_leaves_the_old_or_the_new_script(spawn, tmp_path):
     scripts = tmp_path / "scripts"
     size = 4 * 1024 * 1024
     rng = random.Random(11)
     s = spawn("--scripts-dir", str(scripts))
     s.initialize()
-    assert not is_error(s.python("save_script", filename="big.py", code=script_version(0, size)))
-    # How long one save takes here, to aim the signals inside it.
-    start = time.monotonic()
-    assert not is_error(s.python("save_script", filename="big.py", code=script_version(1, size)))
-    save_time = time.monotonic() - start
+    save_time = time_a_big_save(s, size)  # to aim the signals inside a save
     current = 1
     outcomes = {"old": 0, "new": 0}
     for n in range(2, 12):

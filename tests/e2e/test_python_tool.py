@@ -15,26 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from mcp_pipe import McpServer, error_text, is_error, is_response, payload, structured, text_of
+from mcp_pipe import McpServer, error_text, is_error, is_response, ok, payload, run, structured, text_of
 
 OPERATIONS = ("execute", "save_script", "load_script", "list_scripts", "delete_script", "run_script",
               "clear_session", "list_sessions", "readme")
 FIELDS = ("code", "session_id", "persistent", "run_on_main_thread", "filename", "timeout", "max_output",
           "tool_unlock_token")
 TIMED_OUT = re.compile(r"time[d]?[ _-]?out", re.IGNORECASE)
-
-
-def run(s: McpServer, code: str, **fields) -> dict:
-    """execute; returns the CallToolResult."""
-    return s.python(code=code, **fields)
-
-
-def ok(s: McpServer, code: str, **fields) -> dict:
-    """execute that must succeed; returns its structuredContent."""
-    result = run(s, code, **fields)
-    sc = structured(result)
-    assert not is_error(result) and sc["success"] is True, f"execute failed: {result}"
-    return sc
 
 
 UNITS = {"": 1, "b": 1, "byte": 1, "bytes": 1, "kb": 1000, "kib": 1024, "mb": 1000 ** 2, "mib": 1024 ** 2}

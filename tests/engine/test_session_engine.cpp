@@ -25,6 +25,7 @@
 #include "python_mcp/support/cancellation.hpp"
 #include "python_mcp/tools/python_tool.hpp"
 #include "python_mcp/tools/script_store.hpp"
+#include "support/eventually.hpp"
 
 namespace pymcp::python {
 namespace {
@@ -41,15 +42,7 @@ double ms_since(Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return pred();
-}
+using pymcp::testing::eventually;
 
 // Names that Python code raises through the `signal` tool, so tests wait for "the code got
 // here" instead of sleeping.

@@ -2,6 +2,7 @@
 // wake on cancel, linked sources, and registrations that never outlive a running callback.
 
 #include "python_mcp/support/cancellation.hpp"
+#include "support/eventually.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,15 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return pred();
-}
+using pymcp::testing::eventually;
 
 TEST(Cancellation, DefaultTokenIsNeverCancelled) {
     CancellationToken token;

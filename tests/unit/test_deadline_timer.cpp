@@ -3,6 +3,7 @@
 // the thread's wait_until held a reference into the erased map node).
 
 #include "python_mcp/support/deadline_timer.hpp"
+#include "support/eventually.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,15 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = DeadlineTimer::Clock;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return pred();
-}
+using pymcp::testing::eventually;
 
 TEST(DeadlineTimer, RunsCallbacksInDeadlineOrder) {
     DeadlineTimer timer;

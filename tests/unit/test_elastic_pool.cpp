@@ -11,24 +11,12 @@
 #include <thread>
 
 #include "python_mcp/support/elastic_pool.hpp"
+#include "support/eventually.hpp"
 
 using namespace pymcp;
 using namespace std::chrono_literals;
 
-namespace {
-
-// Waits (bounded) until `done` holds.
-template <typename F>
-bool eventually(F done, std::chrono::milliseconds limit = 5000ms) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
-
-}  // namespace
+using pymcp::testing::eventually;
 
 TEST(ElasticPool, SequentialTasksReuseOneThread) {
     ElasticPool pool("t", 8);

@@ -20,12 +20,14 @@
 #include "python_mcp/jsonrpc/message.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/support/cancellation.hpp"
+#include "support/eventually.hpp"
 
 namespace pymcp::mcp {
 namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
+using pymcp::testing::eventually;
 using Clock = std::chrono::steady_clock;
 
 // The server logs each initialize at info; keep the test output readable.
@@ -173,15 +175,6 @@ protected:
         return r;
     }
 
-    template <class Pred>
-    bool eventually(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
-        auto deadline = Clock::now() + timeout;
-        while (Clock::now() < deadline) {
-            if (pred()) return true;
-            std::this_thread::sleep_for(1ms);
-        }
-        return pred();
-    }
 
     ToolRegistry registry_;
     RecordingSink sink_;
