@@ -37,29 +37,26 @@ TEST(ElasticPool, TasksThatWaitForEachOtherRunAtOnce) {
     std::condition_variable cv;
     int started = 0;
     std::atomic<int> finished{0};
-    for (int i = 0; i < 4; ++i)
-        pool.post([&] {
-            std::unique_lock lock(m);
-            ++started;
-            cv.notify_all();
-            if (cv.wait_for(lock, 5s, [&] { return started == 4; })) ++finished;
-        });
+    auto post_four_that_meet = [&] {
+        {
+            std::lock_guard lock(m);
+            started = 0;
+        }
+        finished = 0;
+        for (int i = 0; i < 4; ++i)
+            pool.post([&] {
+                std::unique_lock lock(m);
+                ++started;
+                cv.notify_all();
+                if (cv.wait_for(lock, 5s, [&] { return started == 4; })) ++finished;
+            });
+    };
+    post_four_that_meet();
     ASSERT_TRUE(eventually([&] { return finished.load() == 4; }));
     EXPECT_EQ(pool.thread_count(), 4u);
     // Idle again: four more such tasks start no new thread.
     ASSERT_TRUE(eventually([&] { return pool.busy_count() == 0; }));
-    {
-        std::lock_guard lock(m);
-        started = 0;
-    }
-    finished = 0;
-    for (int i = 0; i < 4; ++i)
-        pool.post([&] {
-            std::unique_lock lock(m);
-            ++started;
-            cv.notify_all();
-            if (cv.wait_for(lock, 5s, [&] { return started == 4; })) ++finished;
-        });
+    post_four_that_meet();
     ASSERT_TRUE(eventually([&] { return finished.load() == 4; }));
     EXPECT_EQ(pool.thread_count(), 4u);
 }
