@@ -90,7 +90,8 @@ void FdCapture::repair_standard_fds_locked() {
 
 uint64_t FdCapture::begin(OutputBuffer* out, OutputBuffer* err) {
     std::lock_guard lock(mutex_);
-    repair_standard_fds_locked();
+    // No repair here: end() repairs after every execution, which is where code changes fds (a
+    // thread left running that closes one later is repaired after the next execution).
     drain_locked();  // what came before belongs to nobody running now
     bool overlapped = !active_.empty();
     for (auto& a : active_) a.overlapped = true;

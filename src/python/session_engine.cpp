@@ -1,10 +1,12 @@
 #include "python_mcp/python/session_engine.hpp"
 
 #include <pybind11/embed.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -50,7 +52,18 @@ std::vector<SavedSignal>& saved_signals() {
     static std::vector<SavedSignal> saved;
     return saved;
 }
-pid_t g_server_pid = 0;
+// Set in a child made by fork() (pthread_atfork), so the check after every execution costs no
+// getpid() system call.
+std::atomic<bool> g_in_forked_child{false};
+
+int watch_for_fork() {
+    static const bool registered = [] {
+        ::pthread_atfork(nullptr, nullptr, [] { g_in_forked_child.store(true, std::memory_order_relaxed); });
+        return true;
+    }();
+    (void)registered;
+    return 0;
+}
 
 void save_server_signals() {
     if (!saved_signals().empty()) return;
@@ -193,7 +206,7 @@ RuntimeFns* g_fns = nullptr;
 
 SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
     : options_(options),
-      interrupter_((save_server_signals(), g_server_pid = ::getpid(), std::make_unique<Interrupter>())),
+      interrupter_((save_server_signals(), watch_for_fork(), std::make_unique<Interrupter>())),
       timer_(std::make_unique<DeadlineTimer>()),
       last_expiry_check_(Clock::now()) {
     {
@@ -322,7 +335,7 @@ void SessionEngine::run_job(Session& session, Job& job) {
         if (e.matches(bridge::execution_interrupted_type())) escaped_interrupt = true;
         else internal_error = e.what();
     }
-    if (::getpid() != g_server_pid) {
+    if (g_in_forked_child.load(std::memory_order_relaxed)) {
         // A child made by os.fork() that did not exit came back here: it must not live on as a
         // headless copy of the server (its threads are gone, its locks may be held forever).
         // It exits like a script that ran to its end.
