@@ -21,7 +21,10 @@ uint64_t DeadlineTimer::schedule(Clock::time_point when, std::function<void()> c
         id = next_id_++;
         auto it = due_.emplace(std::make_pair(when, id), std::move(callback)).first;
         when_.emplace(id, when);
-        earliest = it == due_.begin();
+        // The timer thread needs waking only when this is due before the time it sleeps until
+        // (which may be a cancelled deadline's: it then wakes for nothing, once). So a run of
+        // calls, each scheduling a time-out and cancelling it, costs no wake-up per call.
+        earliest = it == due_.begin() && when < sleeping_until_;
     }
     if (earliest) wake_.notify_all();
     return id;
@@ -39,6 +42,7 @@ void DeadlineTimer::loop() {
     std::unique_lock lock(mutex_);
     while (!stop_) {
         if (due_.empty()) {
+            sleeping_until_ = Clock::time_point::max();
             wake_.wait(lock);
             continue;
         }
@@ -47,9 +51,11 @@ void DeadlineTimer::loop() {
         // erased the node this one lives in (use-after-free found by the ASan run).
         const Clock::time_point when = first->first.first;
         if (when > Clock::now()) {
+            sleeping_until_ = when;
             wake_.wait_until(lock, when);
             continue;
         }
+        sleeping_until_ = Clock::time_point::min();  // running callbacks: it looks again before sleeping
         auto callback = std::move(first->second);
         when_.erase(first->first.second);
         due_.erase(first);

@@ -68,5 +68,29 @@ TEST(DeadlineTimer, DestructorDropsPendingCallbacks) {
     EXPECT_EQ(ran.load(), 0);
 }
 
+TEST(DeadlineTimer, LaterDeadlinesAfterACancelStillFireAndEarlierOnesAreNotDelayed) {
+    // The timer thread is not woken for a deadline later than the one it sleeps until, even when
+    // that one was cancelled: the later deadline must still fire, at its time.
+    DeadlineTimer timer;
+    std::atomic<int> ran{0};
+    auto first = timer.schedule(Clock::now() + 150ms, [&] { ran += 100; });
+    std::this_thread::sleep_for(20ms);  // the thread now sleeps until the first deadline
+    timer.cancel(first);
+    auto start = Clock::now();
+    timer.schedule(start + 250ms, [&] { ++ran; });
+    ASSERT_TRUE(eventually([&] { return ran.load() == 1; }, 5000ms));
+    EXPECT_GE(Clock::now() - start, 240ms);
+    // One earlier than what the thread sleeps until wakes it: it is not held back to the later one.
+    std::atomic<bool> late{false}, early{false};
+    timer.schedule(Clock::now() + 10s, [&] { late = true; });
+    std::this_thread::sleep_for(20ms);
+    start = Clock::now();
+    timer.schedule(start + 30ms, [&] { early = true; });
+    ASSERT_TRUE(eventually([&] { return early.load(); }, 5000ms));
+    EXPECT_LT(Clock::now() - start, 3s);
+    EXPECT_FALSE(late.load());
+    EXPECT_EQ(ran.load(), 1);  // the cancelled one never ran
+}
+
 }  // namespace
 }  // namespace pymcp

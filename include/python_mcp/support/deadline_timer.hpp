@@ -36,6 +36,8 @@ private:
     std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> due_;  // GUARDED_BY(mutex_)
     std::map<uint64_t, Clock::time_point> when_;                                  // GUARDED_BY(mutex_)
     uint64_t next_id_ = 1;                                                        // GUARDED_BY(mutex_)
+    // When the timer thread will wake by itself (max: only when told; min: it is awake).
+    Clock::time_point sleeping_until_ = Clock::time_point::min();                 // GUARDED_BY(mutex_)
     bool stop_ = false;                                             // GUARDED_BY(mutex_)
     std::thread thread_;
 };
