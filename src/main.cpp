@@ -2,7 +2,7 @@
 // runs the stdin reader and the shutdown watcher, then starts Python (the protocol is already
 // served meanwhile) and gives the main thread to run_on_main_thread executions.
 //
-// Threads: main (main-thread executions), reader (stdin -> Server::handle_line), watcher
+// Threads: main (starts Python, then runs main-thread executions), reader (stdin -> Server::handle_line), watcher
 // (signals and EOF -> shutdown), plus the pools owned by the Server and the engine.
 
 #include <fcntl.h>
@@ -183,9 +183,6 @@ int main(int argc, char** argv) {
     });
     watcher.detach();
 
-    // The interpreter starts on the main thread (run_on_main_thread executions need it), while
-    // the reader already serves the protocol. The engine lives for the rest of the process: the
-    // watcher ends it with _Exit, never by unwinding.
     // --memory-limit applies from the interpreter's start on, before any user code runs: it is
     // for what user code allocates (Python's own start-up is not cut short by a tight limit).
     auto apply_memory_limit = [&] {
@@ -198,6 +195,9 @@ int main(int argc, char** argv) {
         if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
     };
 
+    // The interpreter starts on the main thread (run_on_main_thread executions need it), while
+    // the reader already serves the protocol. The engine lives for the rest of the process: the
+    // watcher ends it with _Exit, never by unwinding.
     std::unique_ptr<python::SessionEngine> session_engine;
     try {
         python::start_interpreter();
