@@ -10,6 +10,8 @@
 #include <string>
 #include <system_error>
 
+#include "python_mcp/support/protocol_fds.hpp"
+
 namespace pymcp::python {
 
 namespace {
@@ -35,16 +37,6 @@ void put_back(int from, int fd) {
     }
 }
 
-// A second open file description on the same pipe (Linux reopens pipes through /proc), so
-// O_NONBLOCK stays ours and does not change the descriptor the logger and children share.
-// -1 when the log is not a pipe (a file or a terminal does not fill up and stall for ever).
-int open_nonblocking_writer(int fd) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return -1;
-    std::string path = "/proc/self/fd/" + std::to_string(fd);
-    return ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-}
-
 }  // namespace
 
 FdCapture& FdCapture::install(int log_fd) {
@@ -54,7 +46,7 @@ FdCapture& FdCapture::install(int log_fd) {
 
 FdCapture* FdCapture::instance() { return g_instance; }
 
-FdCapture::FdCapture(int log_fd) : log_fd_(log_fd), log_nonblocking_fd_(open_nonblocking_writer(log_fd)) {
+FdCapture::FdCapture(int log_fd) : log_fd_(log_fd), log_nonblocking_fd_(reopen_pipe_nonblocking(log_fd)) {
     for (int stream = 0; stream < 2; ++stream) {
         int p[2];
         if (::pipe2(p, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");

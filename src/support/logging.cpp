@@ -3,15 +3,15 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+
+#include "python_mcp/support/protocol_fds.hpp"
 
 namespace pymcp {
 namespace {
@@ -24,13 +24,9 @@ public:
     // else holds it, keeps its mode): a client that never reads our stderr must not stall the
     // thread that logs, which may be the shutdown watcher or a tool call.
     explicit FdSink(int fd) : fd_(fd) {
-        struct stat st {};
-        if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
-            int nb = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-            if (nb >= 0) {
-                fd_ = nb;
-                non_blocking_ = true;
-            }
+        if (int nb = reopen_pipe_nonblocking(fd); nb >= 0) {
+            fd_ = nb;
+            non_blocking_ = true;
         }
     }
     ~FdSink() override {

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 #include <system_error>
 
 namespace pymcp {
@@ -47,5 +49,12 @@ ProtocolFds take_protocol_fds() {
 }
 
 const ProtocolFds& protocol_fds() { return g_fds; }
+
+int reopen_pipe_nonblocking(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return -1;
+    std::string path = "/proc/self/fd/" + std::to_string(fd);
+    return ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+}
 
 }  // namespace pymcp

@@ -10,8 +10,8 @@
 // OutputBuffer's own mutex is taken inside it). install() throws std::system_error.
 //
 // User code may close or redirect the standard fds (os.close(1), os.dup2(f, 1), os.close(0)).
-// begin() and end() put them back (fd 0 on /dev/null, fd 1 and fd 2 on the capture pipes), so
-// such a change lasts only until the execution ends, like a rebound sys.stdout.
+// end() puts them back (fd 0 on /dev/null, fd 1 and fd 2 on the capture pipes), so such a change
+// lasts only until the execution ends, like a rebound sys.stdout.
 
 #include <sys/types.h>
 

@@ -20,4 +20,10 @@ ProtocolFds take_protocol_fds();
 // The fds taken by take_protocol_fds(), or -1 before it ran.
 const ProtocolFds& protocol_fds();
 
+// A second, non-blocking, close-on-exec open file description of the pipe `fd` writes to (Linux
+// reopens pipes through /proc/self/fd), so a writer can give up on a full pipe without changing
+// the mode of the descriptor others share. -1 when `fd` is not a pipe (a file or a terminal does
+// not fill up and stall for ever) or it cannot be reopened. The caller closes it.
+int reopen_pipe_nonblocking(int fd);
+
 }  // namespace pymcp
