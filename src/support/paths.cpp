@@ -88,4 +88,25 @@ std::string check_plain_file_name(const std::string& name) {
     return {};
 }
 
+std::string quoted_name(const std::string& name) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < name.size();) {
+        if (out.size() >= 120) return out + "...";
+        size_t next = i;
+        long cp = decode_utf8(name, next);
+        if (cp >= 0x20 && cp != 0x7F) {
+            out.append(name, i, next - i);
+            i = next;
+        } else {  // a control character, DEL, or a byte that does not start valid UTF-8
+            const auto c = static_cast<unsigned char>(name[i]);
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+            ++i;
+        }
+    }
+    return out;
+}
+
 }  // namespace pymcp

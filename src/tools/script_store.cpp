@@ -32,44 +32,6 @@ bool inside(const fs::path& folder, const fs::path& p) {
     return !rel.empty() && *rel.begin() != ".." && rel.is_relative();
 }
 
-// Length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80), 0 when malformed.
-size_t utf8_length(const std::string& s, size_t i) {
-    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned c = b(i);
-    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : (c & 0xF0) == 0xE0 ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return 0;
-    unsigned cp = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
-    for (size_t k = 1; k < n; ++k) {
-        if ((b(i + k) & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b(i + k) & 0x3F);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return n;
-}
-
-// A client's name as quoted in an error: control characters (a NUL would end the message there),
-// DEL and bytes that are not UTF-8 as \xNN, and cut after 120 bytes.
-std::string quoted(const std::string& name) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (size_t i = 0; i < name.size();) {
-        if (out.size() >= 120) return out + "...";
-        const auto c = static_cast<unsigned char>(name[i]);
-        const size_t len = c < 0x80 ? (c >= 0x20 && c != 0x7F ? 1 : 0) : utf8_length(name, i);
-        if (len > 0) {
-            out.append(name, i, len);
-            i += len;
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-            ++i;
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 ScriptStore::ScriptStore(fs::path directory) : directory_(std::move(directory)) {}
@@ -81,7 +43,7 @@ std::string ScriptStore::normalize(const std::string& name) const {
     if (problem.empty() && n.size() > kMaxScriptNameBytes)
         problem = "the name is longer than " + std::to_string(kMaxScriptNameBytes) + " bytes";
     if (!problem.empty())
-        throw ToolError("invalid script name '" + quoted(name) + "': " + problem +
+        throw ToolError("invalid script name '" + quoted_name(name) + "': " + problem +
                         ". Script names are plain file names like 'report.py' inside the scripts folder.");
     return n;
 }

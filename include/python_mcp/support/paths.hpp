@@ -18,4 +18,8 @@ void ensure_directory(const std::filesystem::path& dir);
 // and the like). Returns an empty string when the name is fine, else the rule it breaks.
 std::string check_plain_file_name(const std::string& name);
 
+// A client's name as quoted in an error message: control characters (a NUL would end the message
+// there), DEL and bytes that are not UTF-8 as \xNN; cut after 120 bytes with "...".
+std::string quoted_name(const std::string& name);
+
 }  // namespace pymcp
