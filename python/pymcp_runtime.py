@@ -315,6 +315,11 @@ def _remember_source(filename, code):
         lc.cache[filename] = entry
     else:
         _cell_sources[filename] = entry
+        # linecache may have finished importing (on another thread) since it was looked up.
+        cache = getattr(sys.modules.get("linecache"), "cache", None)
+        if isinstance(cache, dict):
+            cache.update(_cell_sources)
+            _cell_sources.clear()
 
 
 class _FeedingLoader:

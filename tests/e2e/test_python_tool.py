@@ -805,3 +805,19 @@ def test_max_output_option_sets_the_default(spawn):
     s.initialize()
     sc = ok(s, "print('m' * 5000)")
     assert sc["truncated"] is True and len(sc["stdout"]) < 1400
+
+
+def test_tracebacks_and_getsource_show_the_cell_that_defined_the_code(server):
+    # Each cell has its own <python-input-N> name: a function defined in an earlier cell keeps its
+    # own source lines, in tracebacks and in inspect.getsource (linecache is imported lazily and
+    # must still see them).
+    ok(server, "def f():\n    return 1 / 0\n", session_id="src", persistent=True)
+    sc = ok(server, "import inspect, traceback, io\nprint(inspect.getsource(f))\nbuf = io.StringIO()\n"
+                    "try:\n    f()\nexcept ZeroDivisionError:\n    traceback.print_exc(file=buf)\nprint(buf.getvalue())",
+            session_id="src", persistent=True)
+    assert "def f():\n    return 1 / 0\n" in sc["stdout"]
+    assert "return 1 / 0" in sc["stdout"].split("Traceback", 1)[1]
+    result = run(server, "f()", session_id="src", persistent=True)
+    trace = structured(result)["error"]["traceback"]
+    assert re.search(r'File "<python-input-\d+>", line 2, in f\n    return 1 / 0', trace), trace
+    assert "<python-input>\"" not in trace
