@@ -380,10 +380,15 @@ def run(ex, code, namespace, filename):
     try:
         try:
             body, expr = _compile_cell(code, filename)
-            if body is not None:
-                exec(body, namespace)
-            value = eval(expr, namespace) if expr is not None else None
-            result = None if value is None else repr(value)
+            # Interrupts are posted only between these two calls (see Execution::in_user_code).
+            ex.set_in_user_code(True)
+            try:
+                if body is not None:
+                    exec(body, namespace)
+                value = eval(expr, namespace) if expr is not None else None
+                result = None if value is None else repr(value)
+            finally:
+                ex.set_in_user_code(False)
             if expr is not None and value is not None:
                 namespace["_"] = value
             return ("ok", result, None)

@@ -192,6 +192,7 @@ PYBIND11_EMBEDDED_MODULE(_pymcp, m) {
                  }
              })
         .def("interrupted", &Execution::interrupted)
+        .def("set_in_user_code", &Execution::set_in_user_code)
         .def("interrupt_reason", &Execution::interrupt_reason)
         .def_property_readonly("session_id", &Execution::session_id);
 }

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <string_view>
 #include <thread>
 
 #include "python_mcp/bridge/bridge.hpp"
@@ -118,14 +119,41 @@ struct SessionEngine::Job {
     ExecOutcome outcome;      // written by the running thread before done is set
     std::atomic<bool> running{false};
     unsigned long thread_id = 0;
+    PyThreadState* thread_state = nullptr;  // the running thread's; set and read with the GIL held
     std::atomic<bool> answered{false};
     Completion completion;    // called once, by whoever flips `answered`
     CancelRegistration on_cancel;
     uint64_t deadline_id = 0;
 };
 
+namespace {
+// Whether the innermost Python frame of `ts` is importlib's locking code (_bootstrap: module
+// locks, _find_and_load). An asynchronous exception raised there can leave a module lock
+// acquired with nobody to release it (for example between `_ModuleLock.acquire()` returning and
+// the `with` that releases it), and every later import of that module, in any session, then
+// waits forever. An exception is raised in the frame where the thread resumes, so one posted
+// while the thread sits elsewhere cannot land in those frames. _bootstrap_external (finding and
+// reading files) holds no lock and unwinds cleanly; it is also where an importing thread usually
+// waits (stat, read), so passing it over too would starve the interrupt. GIL held.
+bool in_import_machinery(PyThreadState* ts) {
+    PyFrameObject* frame = PyThreadState_GetFrame(ts);
+    if (!frame) return false;
+    PyCodeObject* code = PyFrame_GetCode(frame);
+    Py_DECREF(frame);
+    const char* file = PyUnicode_AsUTF8(code->co_filename);
+    Py_DECREF(code);
+    if (!file) {
+        PyErr_Clear();
+        return false;
+    }
+    return std::string_view(file) == "<frozen importlib._bootstrap>";
+}
+}  // namespace
+
 // Posts ExecutionInterrupted into interrupted jobs until they stop. Its own thread, because
-// posting needs the GIL and C code may hold the GIL for a long time.
+// posting needs the GIL and C code may hold the GIL for a long time. It posts only while the
+// cell's own code runs and never into importlib's frames (see in_import_machinery); a job it
+// had to pass over is tried again within a millisecond.
 class SessionEngine::Interrupter {
 public:
     Interrupter() : thread_([this] { loop(); }) {}
@@ -157,16 +185,20 @@ private:
             auto targets = targets_;
             lock.unlock();
             std::vector<std::weak_ptr<Job>> still;
+            bool passed_over = false;
             {
                 py::gil_scoped_acquire gil;
                 for (auto& weak : targets) {
                     auto job = weak.lock();
                     if (!job) continue;
-                    // running is only changed with the GIL held, so a job seen running here
-                    // cannot have moved on to other code before the exception is posted; the
-                    // worker clears any late one once it has stopped.
-                    if (job->running.load() && job->thread_id) {
-                        PyThreadState_SetAsyncExc(job->thread_id, bridge::execution_interrupted_type());
+                    // running and in_user_code are only changed with the GIL held, so a job
+                    // seen in its code here cannot have moved on before the exception is
+                    // posted; the worker clears any late one once it has stopped.
+                    if (job->running.load() && job->thread_state) {
+                        if (job->execution->in_user_code() && !in_import_machinery(job->thread_state))
+                            PyThreadState_SetAsyncExc(job->thread_id, bridge::execution_interrupted_type());
+                        else
+                            passed_over = true;
                         still.push_back(weak);
                     } else if (!job->running.load()) {
                         std::lock_guard jl(job->mutex);
@@ -179,10 +211,12 @@ private:
             std::vector<std::weak_ptr<Job>> merged = std::move(still);
             for (size_t i = targets.size(); i < targets_.size(); ++i) merged.push_back(targets_[i]);
             targets_ = std::move(merged);
-            // Re-post every 50 ms, but a new request is served at once.
+            // Re-post every 50 ms (code may catch the exception and go on), retry a passed-over
+            // job within a millisecond, and serve a new request at once.
             size_t seen = generation_;
+            auto pause = passed_over ? std::chrono::milliseconds(1) : std::chrono::milliseconds(50);
             if (!targets_.empty())
-                wake_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_ || generation_ != seen; });
+                wake_.wait_for(lock, pause, [&] { return stop_ || generation_ != seen; });
         }
         lock.unlock();
         hooks.on_stop();
@@ -324,6 +358,7 @@ void SessionEngine::run_job(Session& session, Job& job) {
     FdCapture* capture = FdCapture::instance();
     uint64_t capture_token = capture ? capture->begin(&ex.out(), &ex.err()) : 0;
     job.thread_id = PyThread_get_thread_ident();
+    job.thread_state = PyThreadState_Get();
     job.running = true;
     py::object result;
     bool escaped_interrupt = false;
@@ -347,6 +382,7 @@ void SessionEngine::run_job(Session& session, Job& job) {
         ::_exit(ok ? 0 : 1);
     }
     job.running = false;
+    job.thread_state = nullptr;
     // An interrupt posted just as the code finished must not hit whatever this thread runs next.
     PyThreadState_SetAsyncExc(job.thread_id, nullptr);
     if (std::string taken = restore_server_signals(); !taken.empty())

@@ -392,6 +392,51 @@ def test_cancel_interrupts_time_sleep_quickly(server):
     assert elapsed < 0.5, f"{elapsed:.2f} s from cancel to the next answer"
 
 
+def test_cancel_amid_concurrent_imports_leaves_every_import_working(server):
+    """Cancelling code in the middle of an import must not leave a module lock held: an
+    interrupt raised inside importlib's own locking frames can, and then every later import of
+    that module, in any session, waits forever. Four sessions import the same sequence of new
+    modules as fast as they can (so they keep meeting on one module's lock) and are cancelled
+    together, in several rounds; afterwards every session imports every module any of them
+    reached."""
+    finder = (
+        "import importlib, importlib.abc, importlib.util, sys\n"
+        "class ChurnFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        return importlib.util.spec_from_loader(name, self) if name.startswith('churn_') else None\n"
+        "    def create_module(self, spec):\n"
+        "        return None\n"
+        "    def exec_module(self, module):\n"
+        "        module.value = sum(range(200))\n"
+        "if not any(type(f).__name__ == 'ChurnFinder' for f in sys.meta_path):\n"
+        "    sys.meta_path.insert(0, ChurnFinder())\n"
+        "reached = 0\n")
+    for k in range(4):
+        ok(server, finder, session_id=f"imp{k}", persistent=True)
+    for round_ in range(6):
+        loop = ("i = 0\nwhile True:\n    reached = max(reached, i)\n"
+                f"    importlib.import_module(f'churn_{round_}_{{i}}')\n    i += 1\n")
+        calls = []
+        for k in range(4):
+            marker = server.work / f"importing-{round_}-{k}"
+            calls.append((server.send_python(code=touch_then(marker, loop), session_id=f"imp{k}", persistent=True),
+                          marker))
+        for call, marker in calls:
+            server.wait_for_file(marker, request_id=call)
+        for call, _ in calls:
+            server.notify("notifications/cancelled", {"requestId": call, "reason": "test"})
+        # A time-out on each follow-up: a session stuck on a lock answers "busy" instead of
+        # leaving this test waiting.
+        top = max(int(ok(server, "reached", session_id=f"imp{k}", persistent=True, timeout=10)["result"])
+                  for k in range(4))
+        for k in range(4):
+            sc = ok(server, f"sum(importlib.import_module(f'churn_{round_}_{{j}}').value for j in range({top + 2}))",
+                    session_id=f"imp{k}", persistent=True, timeout=10)
+            assert sc["result"] == str((top + 2) * sum(range(200))), f"round {round_}, session imp{k}: {sc}"
+        for call, _ in calls:
+            assert not server.responses_for(call), f"cancelled request {call} was answered"
+
+
 def test_cancel_of_a_finished_or_unknown_request_is_ignored(server):
     response = server.call("python", {"input": {"operation": "execute", "code": "1"}}, id="done")
     server.notify("notifications/cancelled", {"requestId": "done"})

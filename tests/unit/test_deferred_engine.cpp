@@ -32,7 +32,11 @@ public:
         record("clear " + id);
         return 3;
     }
-    std::vector<SessionInfo> list_sessions() override { return {SessionInfo{"s1"}}; }
+    std::vector<SessionInfo> list_sessions() override {
+        SessionInfo one;
+        one.id = "s1";
+        return {one};
+    }
     void interrupt_all() override { interrupted = true; }
 
     std::vector<std::string> seen() {

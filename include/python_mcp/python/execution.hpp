@@ -41,6 +41,13 @@ public:
     std::string interrupt_reason() const;
     const CancellationToken& token() const { return token_; }
 
+    // True while the cell's own code runs, as opposed to the runtime around it (compiling, then
+    // formatting the result or the error). The interrupter posts ExecutionInterrupted only while
+    // this is set: an exception landing in the runtime's error handling (which may import
+    // traceback) could leave an import lock held forever.
+    void set_in_user_code(bool on) { in_user_code_.store(on); }
+    bool in_user_code() const { return in_user_code_.load(); }
+
     // Waits `seconds` or until interrupted; returns true when interrupted.
     bool sleep(double seconds) const;
 
@@ -65,6 +72,7 @@ private:
     CancellationSource cancel_;
     CancellationToken token_;
     std::atomic<Interrupt> interrupt_{Interrupt::None};
+    std::atomic<bool> in_user_code_{false};
     std::mutex calls_mutex_;
     std::vector<mcp::NestedCallRecord> calls_;    // GUARDED_BY(calls_mutex_)
     std::vector<mcp::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); few tools, in first-call order
