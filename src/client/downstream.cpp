@@ -21,7 +21,7 @@ namespace pymcp::client {
 namespace {
 
 using clock = std::chrono::steady_clock;
-using json = nlohmann::json;
+using json = pymcp::json;
 
 enum class State { Disabled, Starting, Running, Down, Stopped };
 

@@ -1,6 +1,6 @@
 #include "python_mcp/client/server_config.hpp"
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <cerrno>
 #include <cstdlib>

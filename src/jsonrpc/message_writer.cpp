@@ -8,7 +8,7 @@
 
 namespace pymcp::jsonrpc {
 
-bool FdMessageSink::send(const nlohmann::json& message) {
+bool FdMessageSink::send(const pymcp::json& message) {
     std::string line = serialize(message);
     line.push_back('\n');
     std::lock_guard lock(mutex_);

@@ -17,12 +17,20 @@ json ToolDefinition::to_json() const {
     return j;
 }
 
-json text_content(const std::string& text) { return json{{"type", "text"}, {"text", text}}; }
+json text_content(const std::string& text) {
+    json c(json::value_t::object);
+    append_field(c, "text", text);
+    append_field(c, "type", "text");
+    return c;
+}
 
 json tool_result(const std::string& text, json structured, bool is_error) {
-    json r{{"content", json::array({text_content(text)})}};
-    if (!structured.is_null()) r["structuredContent"] = std::move(structured);
-    r["isError"] = is_error;
+    json content(json::value_t::array);
+    content.push_back(text_content(text));
+    json r(json::value_t::object);
+    append_field(r, "content", std::move(content));
+    append_field(r, "isError", is_error);
+    if (!structured.is_null()) append_field(r, "structuredContent", std::move(structured));
     return r;
 }
 

@@ -10,7 +10,7 @@
 #include "python_mcp/python/py_json.hpp"
 
 namespace py = pybind11;
-using nlohmann::json;
+using pymcp::json;
 using pymcp::python::Execution;
 
 namespace pymcp::bridge {
@@ -76,7 +76,11 @@ py::object call_tool(const std::string& name, py::object params) {
         }
     }
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    bool is_error = !failure.empty() || result.value("isError", false);
+    const json* flag = nullptr;  // result["isError"], when the result says
+    if (result.is_object())
+        if (auto it = result.find("isError"); it != result.end()) flag = &*it;
+    const bool tool_failed = flag && flag->is_boolean() && flag->get<bool>();
+    bool is_error = !failure.empty() || tool_failed;
     if (execution) {
         execution->record_call({name, ms, is_error});
         if (execution->interrupted()) {
@@ -85,11 +89,71 @@ py::object call_tool(const std::string& name, py::object params) {
         }
     }
     if (!failure.empty()) raise_tool_error(failure, nullptr);
-    if (result.value("isError", false)) raise_tool_error(error_text(result), result);
+    if (tool_failed) raise_tool_error(error_text(result), result);
     // Every result has the same three keys, whatever the tool (downstream servers may omit isError).
-    if (result.is_object() && !result.contains("isError")) result["isError"] = false;
+    if (result.is_object() && !flag) result["isError"] = false;
     return python::json_to_py(result);
 }
+
+// mcp.call(name, params=None) as a plain vectorcall C function: pybind11's dispatcher (an
+// argument tuple, type loaders, overload bookkeeping) cost a twentieth of a trivial in-process
+// call. Errors become the Python exceptions pybind11 would have raised.
+PyObject* call_entry(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    PyObject* slots[2] = {nullptr, Py_None};  // name, params
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "mcp.call() takes at most 2 arguments (%zd given)", nargs);
+        return nullptr;
+    }
+    for (Py_ssize_t i = 0; i < nargs; ++i) slots[i] = args[i];
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; ++i) {
+        PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+        int slot = PyUnicode_CompareWithASCIIString(key, "name") == 0     ? 0
+                   : PyUnicode_CompareWithASCIIString(key, "params") == 0 ? 1
+                                                                          : -1;
+        if (slot < 0) {
+            PyErr_Format(PyExc_TypeError, "mcp.call() got an unexpected keyword argument '%U'", key);
+            return nullptr;
+        }
+        if (slot < nargs) {
+            PyErr_Format(PyExc_TypeError, "mcp.call() got multiple values for argument '%U'", key);
+            return nullptr;
+        }
+        slots[slot] = args[nargs + i];
+    }
+    if (!slots[0]) {
+        PyErr_SetString(PyExc_TypeError, "mcp.call() missing required argument 'name' (pos 1)");
+        return nullptr;
+    }
+    if (!PyUnicode_Check(slots[0])) {
+        PyErr_Format(PyExc_TypeError, "mcp.call(name, params): name must be a str, not %s", Py_TYPE(slots[0])->tp_name);
+        return nullptr;
+    }
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(slots[0], &size);
+    if (!utf8) return nullptr;
+    try {
+        return call_tool(std::string(utf8, static_cast<size_t>(size)), py::reinterpret_borrow<py::object>(slots[1]))
+            .release()
+            .ptr();
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (py::builtin_exception& e) {
+        e.set_error();
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
+}
+
+PyMethodDef g_call_def = {
+    "call", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&call_entry)), METH_FASTCALL | METH_KEYWORDS,
+    "call($module, /, name, params=None)\n--\n\n"
+    "Calls the MCP tool `name` with `params` (a dict; built-ins also take the original "
+    "{'input': {...}} form) and returns its result as a dict. Raises mcp.ToolError when the "
+    "tool fails, is unknown, or the params are invalid."};
 
 // A downstream server still starting has no tools in the registry yet: the registry's miss
 // handler waits for it (bounded, and cut short by an interrupt). Returns why the server cannot
@@ -209,10 +273,8 @@ PYBIND11_EMBEDDED_MODULE(mcp, m) {
         "mcp.ToolError", "A tool call failed. `.result` is the tool's whole result (or None).", PyExc_Exception,
         nullptr);
     m.attr("ToolError") = py::reinterpret_borrow<py::object>(pymcp::bridge::g_tool_error);
-    m.def("call", &pymcp::bridge::call_tool, py::arg("name"), py::arg("params") = py::none(),
-          "Calls the MCP tool `name` with `params` (a dict; built-ins also take the original "
-          "{'input': {...}} form) and returns its result as a dict. Raises mcp.ToolError when the "
-          "tool fails, is unknown, or the params are invalid.");
+    m.attr("call") = py::reinterpret_steal<py::object>(
+        PyCFunction_NewEx(&pymcp::bridge::g_call_def, m.ptr(), m.attr("__name__").ptr()));
     m.def("_wait_for_server", &pymcp::bridge::wait_for_server, py::arg("server"),
           "Waits (bounded) for a configured downstream server that is still starting; returns why "
           "it cannot be had, or \"\" when it may be there now.");

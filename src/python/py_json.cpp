@@ -6,7 +6,7 @@
 #include <vector>
 
 namespace py = pybind11;
-using nlohmann::json;
+using pymcp::json;
 
 namespace pymcp::python {
 

@@ -181,7 +181,8 @@ void PythonTool::register_in(mcp::ToolRegistry& registry) {
 }
 
 json PythonTool::call(const json& arguments, mcp::CallContext& context) {
-    json input = unwrap_input(arguments);
+    ToolInput fields(arguments);
+    const json& input = fields.fields();
     std::string op = get_string(input, "operation").value_or("");
     if (op.empty()) {
         if (!input.contains("code"))
@@ -319,7 +320,8 @@ json PythonTool::execute(const json& input, const std::string& code, const std::
 
 bool PythonTool::call_async(const json& arguments, const mcp::CallContext& context, mcp::ToolDone& done) {
     if (!engine_.can_submit()) return false;
-    json input = unwrap_input(arguments);
+    ToolInput fields(arguments);
+    const json& input = fields.fields();
     std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
     if (op != "execute") return false;  // the other operations touch files or the GIL: not on this thread
     options_.gate.check(input, options_.readme);

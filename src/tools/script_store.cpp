@@ -10,7 +10,7 @@
 #include "python_mcp/support/time_format.hpp"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using pymcp::json;
 using pymcp::mcp::ToolError;
 
 namespace pymcp::tools {

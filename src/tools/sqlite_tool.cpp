@@ -511,11 +511,11 @@ private:
 
 // Built in place and never moved: statements bind pointers into `input`.
 struct Request {
-    explicit Request(json arguments);
+    explicit Request(const json& fields);
     Request(const Request&) = delete;
     Request& operator=(const Request&) = delete;
 
-    json input;                    // owns the strings that statements bind without copying
+    const json& input;             // the call's fields: statements bind their strings without copying
     std::vector<std::string> sql;  // one entry per list element (each may hold several statements)
     const json* params = nullptr;    // positional values: flat, or one list per `sql` element
     bool params_per_element = false;
@@ -530,7 +530,7 @@ bool is_list_of_lists(const json& params, size_t elements) {
     return std::all_of(params.begin(), params.end(), [](const json& p) { return p.is_array() || p.is_null(); });
 }
 
-Request::Request(json arguments) : input(std::move(arguments)) {
+Request::Request(const json& fields) : input(fields) {
     Request& r = *this;
     const json& in = r.input;
     auto sql = in.find("sql");
@@ -748,7 +748,13 @@ public:
         return std::move(text_);
     }
     json take_rows() { return std::move(rows_); }
-    json columns() const { return columns_; }
+    json take_columns() {
+        json columns(json::value_t::array);
+        auto& names = columns.get_ref<json::array_t&>();
+        names.reserve(columns_.size());
+        for (auto& c : columns_) names.emplace_back(std::move(c));
+        return columns;
+    }
 
 private:
     json read_cell(sqlite3_stmt* stmt, int c) {
@@ -969,41 +975,43 @@ private:
         sqlite3_free(error);
     }
 
+    // Keys are appended in ascending order (see append_field).
     json build_result() {
         const long long rowid = sqlite3_last_insert_rowid(db_);
-        json structured = json::object();
+        json structured(json::value_t::object);
         std::string text;
         bool truncated = false;
         size_t shown = 0;
         if (result_) {
             truncated = result_->truncated();
             shown = result_->count();
-            structured["columns"] = result_->columns();
-            structured["rows"] = result_->take_rows();
+            append_field(structured, "columns", result_->take_columns());
+            append_field(structured, "last_insert_rowid", rowid);
+            append_field(structured, "rows", result_->take_rows());
             text = result_->take_text();
         } else {
-            structured["columns"] = json::array();
-            structured["rows"] = json::array();
+            append_field(structured, "columns", json::array());
+            append_field(structured, "last_insert_rowid", rowid);
+            append_field(structured, "rows", json::array());
             text = json{{"rows_affected", rows_affected_}, {"last_insert_rowid", rowid}}.dump();
         }
-        structured["rows_affected"] = rows_affected_;
-        structured["last_insert_rowid"] = rowid;
-        structured["truncated"] = truncated;
+        append_field(structured, "rows_affected", rows_affected_);
+        append_field(structured, "truncated", truncated);
 
-        json content = json::array();
-        json first = json::object();
-        first["type"] = "text";
-        first["text"] = std::move(text);
+        json content(json::value_t::array);
+        json first(json::value_t::object);
+        append_field(first, "text", std::move(text));
+        append_field(first, "type", "text");
         content.push_back(std::move(first));
         if (truncated)
             content.push_back(mcp::text_content(
                 "Only the first " + std::to_string(shown) +
                 " rows are shown (max_rows). Narrow the query (WHERE, LIMIT, aggregates), pass a larger "
                 "max_rows (0 = no limit), or process the rows in Python code, where no limit applies."));
-        json result = json::object();
-        result["content"] = std::move(content);
-        result["structuredContent"] = std::move(structured);
-        result["isError"] = false;
+        json result(json::value_t::object);
+        append_field(result, "content", std::move(content));
+        append_field(result, "isError", false);
+        append_field(result, "structuredContent", std::move(structured));
         return result;
     }
 
@@ -1281,7 +1289,8 @@ void SqliteTool::register_in(mcp::ToolRegistry& registry) {
 }
 
 json SqliteTool::call(const json& arguments, mcp::CallContext& context) {
-    json input = unwrap_input(arguments);
+    ToolInput fields(arguments);
+    const json& input = fields.fields();
     if (!input.is_object()) throw ToolError("the arguments must be an object such as {\"sql\": \"SELECT 1\"}");
     const std::string operation = get_string(input, "operation").value_or("execute");
     if (operation == "readme") {
@@ -1294,7 +1303,7 @@ json SqliteTool::call(const json& arguments, mcp::CallContext& context) {
                         "': use 'readme' for the documentation, or omit 'operation' to run 'sql'");
     impl_->options.gate.check(input, impl_->readme);
 
-    Request request(std::move(input));
+    Request request(input);
     // Python code asked for the data to process it; the model's context is what the cap protects.
     const long long max_rows =
         request.max_rows.value_or(context.caller_session().empty() ? kClientDefaultMaxRows : 0);

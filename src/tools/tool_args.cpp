@@ -8,14 +8,18 @@ namespace pymcp::tools {
 
 using mcp::ToolError;
 
-json unwrap_input(const json& arguments) {
+ToolInput::ToolInput(const json& arguments) : fields_(&arguments) {
     auto it = arguments.find("input");
-    if (it == arguments.end()) return arguments;
+    if (it == arguments.end()) return;
     if (!it->is_object()) throw ToolError("'input' must be an object holding the tool's fields");
+    if (arguments.size() == 1) {
+        fields_ = &*it;
+        return;
+    }
     json merged = arguments;
     merged.erase("input");
     for (auto& [k, v] : it->items()) merged[k] = v;
-    return merged;
+    merged_ = std::move(merged);
 }
 
 namespace {

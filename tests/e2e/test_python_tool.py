@@ -701,6 +701,26 @@ def test_mcp_call_errors_raise_tool_error(server):
     assert ok(server, code)["result"] == "'unknown tool-error'"
 
 
+def test_mcp_call_takes_its_arguments_by_position_or_keyword_and_refuses_wrong_ones(server):
+    assert ok(server, "mcp.call(name='sqlite', params={'sql': 'SELECT 2'})['structuredContent']['rows']")["result"] == "[[2]]"
+    assert ok(server, "mcp.call('sqlite', params={'input': {'sql': 'SELECT 3'}})['structuredContent']['rows']")["result"] == "[[3]]"
+    assert ok(server, "import inspect\nstr(inspect.signature(mcp.call))")["result"] == "'(name, params=None)'"
+    wrong = {
+        "mcp.call()": "missing required argument 'name'",
+        "mcp.call(1)": "name must be a str, not int",
+        "mcp.call('sqlite', {}, 3)": "takes at most 2 arguments (3 given)",
+        "mcp.call('sqlite', parms={})": "unexpected keyword argument 'parms'",
+        "mcp.call('sqlite', name='sqlite')": "multiple values for argument 'name'",
+        "mcp.call('sqlite', [1])": "params must be a dict, not list",
+        "mcp.call('sqlite', {'sql': float('nan')})": "NaN at params['sql'] is not valid JSON",
+    }
+    for code, message in wrong.items():
+        sc = structured(run(server, code))
+        assert not sc["success"] and sc["error"]["type"] in ("TypeError", "ValueError"), (code, sc["error"])
+        assert message in sc["error"]["message"], (code, sc["error"])
+    assert ok(server, "mcp.call('sqlite', {'sql': 'SELECT 4'})['structuredContent']['rows']")["result"] == "[[4]]"
+
+
 def test_mcp_call_into_its_own_session_is_refused_not_deadlocked(server):
     code = ("try:\n    mcp.call('python', {'input': {'operation': 'execute', 'code': '1',"
             " 'session_id': 'me', 'persistent': True}})\n    outcome = 'ran'\n"

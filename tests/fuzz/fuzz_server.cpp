@@ -66,7 +66,7 @@
 #include "python_mcp/tools/tool_args.hpp"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using pymcp::json;
 using namespace pymcp;
 
 namespace {
@@ -259,7 +259,8 @@ private:
 // A fake tool that validates its arguments like the real ones do and uses the context's way back
 // to the client: {"n": integer 0..100, "mode": "ok"|"invalid"|"throw"|"tool_error", "text": string}.
 mcp::json strict_tool(const mcp::json& arguments, mcp::CallContext& context) {
-    json input = tools::unwrap_input(arguments);
+    tools::ToolInput fields(arguments);
+    const json& input = fields.fields();
     auto n = tools::get_integer(input, "n");
     if (!n) throw mcp::ToolError("'n' is required");
     if (*n < 0 || *n > 100) throw mcp::ToolError("'n' must be between 0 and 100");
@@ -279,7 +280,7 @@ mcp::json strict_tool(const mcp::json& arguments, mcp::CallContext& context) {
 
 class RecordingSink final : public jsonrpc::MessageSink {
 public:
-    bool send(const nlohmann::json& message) override {
+    bool send(const pymcp::json& message) override {
         std::string line = jsonrpc::serialize(message);
         std::lock_guard lock(mutex_);
         lines_.push_back(std::move(line));

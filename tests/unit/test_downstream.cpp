@@ -31,7 +31,7 @@
 using namespace pymcp;
 using namespace pymcp::client;
 using namespace std::chrono_literals;
-using json = nlohmann::json;
+using json = pymcp::json;
 using clock_type = std::chrono::steady_clock;
 
 namespace {

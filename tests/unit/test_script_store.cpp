@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using mcp::ToolError;
-using nlohmann::json;
+using pymcp::json;
 
 fs::path make_temp_dir() {
     std::string pattern = (fs::temp_directory_path() / "script_store_test_XXXXXX").string();

@@ -18,7 +18,7 @@
 // shutdown().
 // Throws: nothing from this interface except std::bad_alloc; tool handlers throw mcp::ToolError.
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <chrono>
 #include <memory>
@@ -61,7 +61,7 @@ public:
     //  "tools": n, "last_error": str|null, "restarts": n, "failures": n, "command": str,
     //  "protocol_version": str|null, "server_info": {...}|null,
     //  "retry_in_ms": n (only when down: how long until a restart is allowed)}}
-    nlohmann::json status() const;
+    pymcp::json status() const;
     // Waits until every enabled server has finished its first start attempt (up or failed);
     // false on time-out.
     bool wait_started(std::chrono::milliseconds timeout) const;

@@ -25,7 +25,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -37,7 +37,7 @@
 
 namespace pymcp::client {
 
-using json = nlohmann::json;
+using json = pymcp::json;
 
 // Protocol revisions this client accepts in an initialize answer, newest first; it offers the
 // first.

@@ -1,7 +1,7 @@
 #pragma once
 // JSON-RPC 2.0 messages: error codes, builders, validation and bounded parsing. Stateless.
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -9,7 +9,7 @@
 
 namespace pymcp::jsonrpc {
 
-using json = nlohmann::json;
+using json = pymcp::json;
 
 enum ErrorCode : int {
     kParseError = -32700,

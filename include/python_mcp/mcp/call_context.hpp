@@ -9,7 +9,7 @@
 // A context is used by one thread at a time; the ClientChannel and progress counter behind it are
 // thread-safe. Nothing here throws except std::bad_alloc.
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <functional>
 #include <memory>
@@ -20,7 +20,7 @@
 
 namespace pymcp::mcp {
 
-using json = nlohmann::json;
+using json = pymcp::json;
 
 // The way back to the client that made the request. Later: server-to-client requests
 // (elicitation, sampling) are added here, so tools need no other handle on the protocol.

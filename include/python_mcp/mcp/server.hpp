@@ -8,7 +8,7 @@
 // the sink or the registry). Every request gets exactly one answer, except one that is cancelled.
 // Does not throw out of handle_line(): every failure becomes a JSON-RPC error or a log line.
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <atomic>
 #include <chrono>

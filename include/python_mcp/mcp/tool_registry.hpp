@@ -9,7 +9,7 @@
 // call() throws UnknownToolError and InvalidParamsError; a handler's ToolError (or any other
 // exception) becomes a result with isError: true.
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <functional>
 #include <map>
@@ -24,7 +24,7 @@
 
 namespace pymcp::mcp {
 
-using json = nlohmann::json;
+using json = pymcp::json;
 
 struct ToolDefinition {
     std::string name;

@@ -7,7 +7,7 @@
 // rename). Thread-safe: every operation is a single filesystem step on its own file.
 // Operations throw mcp::ToolError with a message naming the rule or the failure.
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <filesystem>
 #include <string>
@@ -24,10 +24,10 @@ public:
     // The checked path of an existing script; throws ToolError when missing.
     std::filesystem::path existing_path(const std::string& name) const;
 
-    nlohmann::json save(const std::string& name, const std::string& code);  // {filename, path, size, saved}
-    nlohmann::json load(const std::string& name) const;                     // {filename, code, size, path}
-    nlohmann::json list() const;  // {scripts: [{filename, size, modified, path}], count, directory}
-    nlohmann::json remove(const std::string& name);                         // {filename, deleted}
+    pymcp::json save(const std::string& name, const std::string& code);  // {filename, path, size, saved}
+    pymcp::json load(const std::string& name) const;                     // {filename, code, size, path}
+    pymcp::json list() const;  // {scripts: [{filename, size, modified, path}], count, directory}
+    pymcp::json remove(const std::string& name);                         // {filename, deleted}
     std::string read_code(const std::string& name) const;
 
 private:

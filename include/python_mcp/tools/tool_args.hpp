@@ -3,18 +3,30 @@
 // unwrapped are accepted too. Type mistakes become ToolError with the field's name, which the
 // registry turns into an isError result the model can read and fix.
 
-#include <nlohmann/json.hpp>
+#include "python_mcp/support/json.hpp"
 
 #include <optional>
 #include <string>
 
 namespace pymcp::tools {
 
-using json = nlohmann::json;
+using json = pymcp::json;
 
-// {"input": {...}} -> the inner object (fields beside "input" are merged in, inner ones win);
-// anything else is returned as is. Throws ToolError when "input" is present but not an object.
-json unwrap_input(const json& arguments);
+// A tool's fields. {"input": {...}} -> the inner object (fields beside "input" are merged in,
+// inner ones win); anything else is used as is. Only a merge copies: the fields usually refer
+// into `arguments`, which must outlive this. Throws ToolError when "input" is present but not an
+// object.
+class ToolInput {
+public:
+    explicit ToolInput(const json& arguments);
+    ToolInput(const ToolInput&) = delete;
+    ToolInput& operator=(const ToolInput&) = delete;
+    const json& fields() const { return merged_ ? *merged_ : *fields_; }
+
+private:
+    const json* fields_;
+    std::optional<json> merged_;
+};
 
 std::optional<std::string> get_string(const json& input, const char* key);
 std::optional<bool> get_bool(const json& input, const char* key);
