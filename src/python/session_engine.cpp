@@ -16,6 +16,7 @@
 #include "python_mcp/bridge/bridge.hpp"
 #include "python_mcp/python/execution.hpp"
 #include "python_mcp/python/fd_capture.hpp"
+#include "python_mcp/python/gil_priority.hpp"
 #include "python_mcp/python/interpreter.hpp"
 
 namespace py = pybind11;
@@ -342,7 +343,15 @@ void SessionEngine::drain(std::shared_ptr<Session> session) {
 void SessionEngine::run_job(Session& session, Job& job) {
     Execution& ex = *job.execution;
     ExecOutcome& out = job.outcome;
+    struct Executing {
+        std::atomic<int>& count;
+        const bool shared;  // another job was running when this one started
+        explicit Executing(std::atomic<int>& n) : count(n), shared(n.fetch_add(1) > 0) {}
+        ~Executing() { count.fetch_sub(1); }
+    } executing(executing_);
+    GilPriority::Waiting waiting(GilPriority::instance(), executing.shared);
     py::gil_scoped_acquire gil;
+    waiting.done();
     auto started = Clock::now();
     if (ex.interrupted()) {  // cancelled or timed out while it waited in the queue
         out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut

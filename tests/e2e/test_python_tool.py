@@ -437,6 +437,24 @@ def test_cancel_amid_concurrent_imports_leaves_every_import_working(server):
             assert not server.responses_for(call), f"cancelled request {call} was answered"
 
 
+def test_switch_interval_is_back_after_executions_that_waited_for_a_busy_gil(server):
+    """While an execution waits for a GIL other executions hold, the switch interval is cut so it
+    gets its turn sooner; afterwards the normal interval (or the one user code set) is back."""
+    marker = server.work / "spinning"
+    busy = server.send_python(code=touch_then(marker, "while True:\n    pass"), session_id="spin", persistent=True)
+    server.wait_for_file(marker, request_id=busy)
+    for _ in range(20):
+        ok(server, "x = 1", session_id="quick", persistent=True)
+    assert ok(server, "import sys\nsys.getswitchinterval()", session_id="quick", persistent=True)["result"] == "0.001"
+    ok(server, "sys.setswitchinterval(0.004)", session_id="quick", persistent=True)
+    for _ in range(5):
+        ok(server, "x = 2", session_id="other", persistent=True)
+    assert ok(server, "sys.getswitchinterval()", session_id="quick", persistent=True)["result"] == "0.004"
+    server.notify("notifications/cancelled", {"requestId": busy, "reason": "test"})
+    ok(server, "import sys\nsys.setswitchinterval(0.001)", session_id="spin", persistent=True)
+    assert ok(server, "sys.getswitchinterval()", session_id="quick", persistent=True)["result"] == "0.001"
+
+
 def test_cancel_of_a_finished_or_unknown_request_is_ignored(server):
     response = server.call("python", {"input": {"operation": "execute", "code": "1"}}, id="done")
     server.notify("notifications/cancelled", {"requestId": "done"})

@@ -15,6 +15,7 @@
 // execute() throws EngineError for requests it refuses (too many sessions); user-code failures,
 // time-outs and cancellations are in the ExecOutcome.
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,7 @@ private:
     std::vector<std::weak_ptr<Job>> running_;                             // GUARDED_BY(sessions_mutex_)
     std::chrono::steady_clock::time_point last_expiry_check_;             // GUARDED_BY(sessions_mutex_)
     std::unique_ptr<ElasticPool> pool_;
+    std::atomic<int> executing_{0};  // jobs in run_job: the ones a starting job shares the GIL with
 };
 
 }  // namespace pymcp::python
