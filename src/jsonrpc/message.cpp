@@ -1,5 +1,7 @@
 #include "python_mcp/jsonrpc/message.hpp"
 
+#include "python_mcp/support/json_text.hpp"
+
 namespace pymcp::jsonrpc {
 
 json make_result(const json& id, json result) {
@@ -85,7 +87,10 @@ json parse_message(std::string_view line, const ParseLimits& limits) {
 }
 
 std::string serialize(const json& message) {
-    return message.dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string out;
+    out.reserve(256);
+    append_json(out, message);
+    return out;
 }
 
 }  // namespace pymcp::jsonrpc

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "python_mcp/support/json_text.hpp"
 #include "python_mcp/support/paths.hpp"
 
 namespace pymcp::tools {
@@ -93,46 +94,6 @@ std::optional<std::string> decode_base64(std::string_view text) {
     return out;
 }
 
-// Length of the well-formed UTF-8 sequence starting at p (a byte >= 0x80), 0 when malformed.
-// Same rules as nlohmann's dump(): no overlong forms, no surrogates, nothing above U+10FFFF.
-size_t utf8_sequence_length(const unsigned char* p, const unsigned char* end) {
-    unsigned c = p[0];
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
-    else return 0;
-    if (size_t(end - p) < n) return 0;
-    for (size_t k = 1; k < n; ++k) {
-        if ((p[k] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[k] & 0x3F);
-    }
-    if (n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
-    if (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
-    return n;
-}
-
-constexpr char kReplacementChar[] = "\xEF\xBF\xBD";
-
-// SQLite hands back whatever bytes were stored. One malformed byte must not make the whole
-// result unserialisable (nlohmann's dump() throws on it), so it becomes U+FFFD.
-std::string sanitize_utf8(const char* s, size_t n) {
-    std::string out;
-    out.reserve(n);
-    auto p = reinterpret_cast<const unsigned char*>(s);
-    const auto* end = p + n;
-    while (p < end) {
-        if (*p < 0x80) { out += char(*p++); continue; }
-        size_t len = utf8_sequence_length(p, end);
-        if (len) { out.append(reinterpret_cast<const char*>(p), len); p += len; }
-        else { out += kReplacementChar; ++p; }
-    }
-    return out;
-}
-
-std::string sanitize_utf8(std::string_view s) { return sanitize_utf8(s.data(), s.size()); }
-
 // A user-given name as quoted in messages: control characters (a NUL would end what()) as \xNN.
 std::string printable(std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
@@ -148,64 +109,6 @@ std::string printable(std::string_view s) {
         out += hex[u & 15];
     }
     return out;
-}
-
-// Appends s as a JSON string literal (malformed UTF-8 as U+FFFD). Returns false when it had to
-// replace something, so the caller knows the raw bytes are not valid UTF-8 either.
-bool append_json_string(std::string& out, const char* s, size_t n) {
-    static constexpr char hex[] = "0123456789abcdef";
-    auto p = reinterpret_cast<const unsigned char*>(s);
-    const auto* end = p + n;
-    bool clean = true;
-    out += '"';
-    while (p < end) {
-        const auto* run = p;
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') ++p;
-        out.append(reinterpret_cast<const char*>(run), size_t(p - run));
-        if (p == end) break;
-        unsigned c = *p;
-        if (c >= 0x80) {
-            size_t len = utf8_sequence_length(p, end);
-            if (len) { out.append(reinterpret_cast<const char*>(p), len); p += len; }
-            else { out += kReplacementChar; ++p; clean = false; }
-            continue;
-        }
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default:
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 15];
-        }
-        ++p;
-    }
-    out += '"';
-    return clean;
-}
-
-void append_integer(std::string& out, long long v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-}
-
-// Shortest round-trip form, always recognisable as a float (json.loads must give a float for a
-// REAL column, so 2.0 is written "2.0", not "2"). JSON has no infinity: null, as nlohmann does.
-void append_real(std::string& out, double v) {
-    if (!std::isfinite(v)) {
-        out += "null";
-        return;
-    }
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-    if (std::none_of(buf, r.ptr, [](char c) { return c == '.' || c == 'e'; })) out += ".0";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,12 +664,12 @@ private:
         switch (sqlite3_column_type(stmt, c)) {
             case SQLITE_INTEGER: {
                 long long v = sqlite3_column_int64(stmt, c);
-                append_integer(text_, v);
+                append_json_integer(text_, v);
                 return v;
             }
             case SQLITE_FLOAT: {
                 double v = sqlite3_column_double(stmt, c);
-                append_real(text_, v);
+                append_json_real(text_, v);
                 return v;
             }
             case SQLITE_TEXT: {
