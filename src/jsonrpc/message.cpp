@@ -4,25 +4,41 @@
 
 namespace pymcp::jsonrpc {
 
+// Keys appended in ascending order (see append_field): these are built for every message.
 json make_result(const json& id, json result) {
-    return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+    json m(json::value_t::object);
+    append_field(m, "id", id);
+    append_field(m, "jsonrpc", "2.0");
+    append_field(m, "result", std::move(result));
+    return m;
 }
 
 json make_error(const json& id, int code, const std::string& message, const json& data) {
-    json error{{"code", code}, {"message", message}};
-    if (!data.is_null()) error["data"] = data;
-    return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}};
+    json error(json::value_t::object);
+    append_field(error, "code", code);
+    if (!data.is_null()) append_field(error, "data", data);
+    append_field(error, "message", message);
+    json m(json::value_t::object);
+    append_field(m, "error", std::move(error));
+    append_field(m, "id", id);
+    append_field(m, "jsonrpc", "2.0");
+    return m;
 }
 
 json make_request(const json& id, const std::string& method, json params) {
-    json m{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
-    if (!params.is_null()) m["params"] = std::move(params);
+    json m(json::value_t::object);
+    append_field(m, "id", id);
+    append_field(m, "jsonrpc", "2.0");
+    append_field(m, "method", method);
+    if (!params.is_null()) append_field(m, "params", std::move(params));
     return m;
 }
 
 json make_notification(const std::string& method, json params) {
-    json m{{"jsonrpc", "2.0"}, {"method", method}};
-    if (!params.is_null()) m["params"] = std::move(params);
+    json m(json::value_t::object);
+    append_field(m, "jsonrpc", "2.0");
+    append_field(m, "method", method);
+    if (!params.is_null()) append_field(m, "params", std::move(params));
     return m;
 }
 

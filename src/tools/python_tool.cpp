@@ -279,32 +279,49 @@ python::ExecRequest PythonTool::make_request(const json& input, const std::strin
 
 json PythonTool::format(const python::ExecRequest& req, const python::ExecOutcome& o) {
     using Status = python::ExecOutcome::Status;
-    bool success = o.status == Status::Ok;
+    const bool success = o.status == Status::Ok;
+    const auto ms = [](double v) { return std::round(v * 1000) / 1000; };
+    // Every object's keys are appended in ascending order (see append_field).
     json error = nullptr;
-    if (o.error) error = json{{"type", o.error->type}, {"message", o.error->message}, {"traceback", o.error->traceback}};
-    json calls = json::array();
-    for (const auto& c : o.mcp_calls) calls.push_back(json{{"tool", c.tool}, {"duration_ms", c.duration_ms}, {"isError", c.is_error}});
-    json structured{{"stdout", o.out.text},
-                    {"stderr", o.err.text},
-                    {"result", o.result ? json(*o.result) : json(nullptr)},
-                    {"success", success},
-                    {"error", error},
-                    {"session_id", req.session_id},
-                    {"persistent", req.persistent},
-                    {"duration_ms", std::round(o.duration_ms * 1000) / 1000},
-                    {"truncated", o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0},
-                    {"timed_out", o.status == Status::TimedOut},
-                    {"mcp_calls", std::move(calls)}};
-    if (!o.mcp_calls_omitted.empty()) {
-        json omitted = json::array();
-        for (const auto& t : o.mcp_calls_omitted)
-            omitted.push_back(json{{"tool", t.tool},
-                                   {"calls", t.calls},
-                                   {"errors", t.errors},
-                                   {"total_ms", std::round(t.total_ms * 1000) / 1000}});
-        structured["mcp_calls_omitted"] = std::move(omitted);
+    if (o.error) {
+        error = json(json::value_t::object);
+        append_field(error, "message", o.error->message);
+        append_field(error, "traceback", o.error->traceback);
+        append_field(error, "type", o.error->type);
     }
-    if (o.still_running) structured["still_running"] = true;
+    json calls(json::value_t::array);
+    for (const auto& c : o.mcp_calls) {
+        json call(json::value_t::object);
+        append_field(call, "duration_ms", c.duration_ms);
+        append_field(call, "isError", c.is_error);
+        append_field(call, "tool", c.tool);
+        calls.push_back(std::move(call));
+    }
+    json structured(json::value_t::object);
+    append_field(structured, "duration_ms", ms(o.duration_ms));
+    append_field(structured, "error", std::move(error));
+    append_field(structured, "mcp_calls", std::move(calls));
+    if (!o.mcp_calls_omitted.empty()) {
+        json omitted(json::value_t::array);
+        for (const auto& t : o.mcp_calls_omitted) {
+            json tally(json::value_t::object);
+            append_field(tally, "calls", t.calls);
+            append_field(tally, "errors", t.errors);
+            append_field(tally, "tool", t.tool);
+            append_field(tally, "total_ms", ms(t.total_ms));
+            omitted.push_back(std::move(tally));
+        }
+        append_field(structured, "mcp_calls_omitted", std::move(omitted));
+    }
+    append_field(structured, "persistent", req.persistent);
+    append_field(structured, "result", o.result ? json(*o.result) : json(nullptr));
+    append_field(structured, "session_id", req.session_id);
+    append_field(structured, "stderr", o.err.text);
+    append_field(structured, "stdout", o.out.text);
+    if (o.still_running) append_field(structured, "still_running", true);
+    append_field(structured, "success", success);
+    append_field(structured, "timed_out", o.status == Status::TimedOut);
+    append_field(structured, "truncated", o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0);
     return mcp::tool_result(text_block(o), std::move(structured), !success);
 }
 
