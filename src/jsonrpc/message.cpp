@@ -70,35 +70,10 @@ Classified classify(const json& m) {
 std::string id_key(const json& id) { return id.dump(); }
 
 json parse_message(std::string_view line, const ParseLimits& limits) {
-    // Nesting depth first, in one pass that skips strings: nlohmann's parser is iterative but
-    // a very deep value would still cost memory and recursion when destroyed or dumped.
-    size_t depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < line.size(); ++i) {
-        char c = line[i];
-        if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
-            continue;
-        }
-        if (c == '"') in_string = true;
-        else if (c == '[' || c == '{') {
-            if (++depth > limits.max_depth)
-                throw RpcError(kParseError, "Parse error: JSON nested deeper than " +
-                                                std::to_string(limits.max_depth) + " levels");
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
-    }
     try {
-        return json::parse(line);
-    } catch (const json::exception& e) {
-        // parse_error, and out_of_range for a number too large for a double ("1e400", found by
-        // the fuzzer): valid JSON grammar, but not a value we can hold, so a parse error too.
-        std::string what = e.what();
-        // nlohmann's messages start with "[json.exception.parse_error.101] "; keep the useful part.
-        if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-        throw RpcError(kParseError, "Parse error: " + what);
+        return parse_json(line, limits.max_depth);
+    } catch (const JsonSyntaxError& e) {
+        throw RpcError(kParseError, std::string("Parse error: ") + e.what());
     }
 }
 

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 namespace pymcp {
 
@@ -187,5 +188,296 @@ void append_json(std::string& out, const json& value) {
             return;
     }
 }
+
+}  // namespace pymcp
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+namespace pymcp {
+
+namespace {
+
+class JsonReader {
+public:
+    JsonReader(std::string_view text, std::size_t max_depth)
+        : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()), max_depth_(max_depth) {}
+
+    json parse() {
+        skip_space();
+        json v = value(0);
+        skip_space();
+        if (p_ != end_) fail("unexpected content after the value");
+        return v;
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& what) const {
+        throw JsonSyntaxError("syntax error at byte " + std::to_string(p_ - begin_) + ": " + what);
+    }
+
+    void skip_space() {
+        while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    }
+
+    void expect_word(const char* word, std::size_t n) {
+        if (static_cast<std::size_t>(end_ - p_) < n || std::char_traits<char>::compare(p_, word, n) != 0)
+            fail("invalid literal");
+        p_ += n;
+    }
+
+    json value(std::size_t depth) {
+        if (p_ == end_) fail("unexpected end of input; expected a value");
+        switch (*p_) {
+            case '{': return object(depth + 1);
+            case '[': return array(depth + 1);
+            case '"': {
+                ++p_;
+                json s(json::value_t::string);
+                read_string(s.get_ref<json::string_t&>());
+                return s;
+            }
+            case 't': expect_word("true", 4); return true;
+            case 'f': expect_word("false", 5); return false;
+            case 'n': expect_word("null", 4); return nullptr;
+            default:
+                if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return number();
+                fail("unexpected character; expected a value");
+        }
+    }
+
+    void enter(std::size_t depth) const {
+        if (depth > max_depth_) fail("JSON nested deeper than " + std::to_string(max_depth_) + " levels");
+    }
+
+    json object(std::size_t depth) {
+        enter(depth);
+        ++p_;  // {
+        json obj(json::value_t::object);
+        auto& fields = obj.get_ref<json::object_t&>();
+        skip_space();
+        if (p_ < end_ && *p_ == '}') {
+            ++p_;
+            return obj;
+        }
+        for (;;) {
+            if (p_ == end_ || *p_ != '"') fail("expected a string as object key");
+            ++p_;
+            std::string key;
+            read_string(key);
+            skip_space();
+            if (p_ == end_ || *p_ != ':') fail("expected ':' after an object key");
+            ++p_;
+            skip_space();
+            // The end first: keys usually come sorted (we wrote them) or few.
+            fields.insert_or_assign(fields.end(), std::move(key), value(depth));
+            skip_space();
+            if (p_ == end_) fail("unexpected end of input; expected ',' or '}'");
+            if (*p_ == ',') {
+                ++p_;
+                skip_space();
+                continue;
+            }
+            if (*p_ == '}') {
+                ++p_;
+                return obj;
+            }
+            fail("expected ',' or '}'");
+        }
+    }
+
+    json array(std::size_t depth) {
+        enter(depth);
+        ++p_;  // [
+        json arr(json::value_t::array);
+        auto& items = arr.get_ref<json::array_t&>();
+        skip_space();
+        if (p_ < end_ && *p_ == ']') {
+            ++p_;
+            return arr;
+        }
+        for (;;) {
+            items.push_back(value(depth));
+            skip_space();
+            if (p_ == end_) fail("unexpected end of input; expected ',' or ']'");
+            if (*p_ == ',') {
+                ++p_;
+                skip_space();
+                continue;
+            }
+            if (*p_ == ']') {
+                ++p_;
+                return arr;
+            }
+            fail("expected ',' or ']'");
+        }
+    }
+
+    unsigned hex4() {
+        if (end_ - p_ < 4) fail("incomplete \\u escape");
+        unsigned v = 0;
+        for (int i = 0; i < 4; ++i) {
+            char c = *p_++;
+            v <<= 4;
+            if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
+            else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
+            else fail("invalid \\u escape");
+        }
+        return v;
+    }
+
+    static void append_utf8(std::string& out, std::uint32_t cp) {
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+
+    // After the opening quote; leaves p_ after the closing one.
+    void read_string(std::string& out) {
+        for (;;) {
+            const char* run = p_;
+            while (p_ < end_) {
+                auto c = static_cast<unsigned char>(*p_);
+                if (c == '"' || c == '\\' || c < 0x20) break;
+                if (c < 0x80) {
+                    ++p_;
+                    continue;
+                }
+                std::size_t n = utf8_sequence_length(reinterpret_cast<const unsigned char*>(p_),
+                                                     reinterpret_cast<const unsigned char*>(end_));
+                if (!n) fail("invalid UTF-8 in a string");
+                p_ += n;
+            }
+            out.append(run, static_cast<std::size_t>(p_ - run));
+            if (p_ == end_) fail("unexpected end of input in a string");
+            char c = *p_++;
+            if (c == '"') return;
+            if (c != '\\') fail("control character in a string (must be escaped)");
+            if (p_ == end_) fail("unexpected end of input in a string");
+            switch (*p_++) {
+                case '"': out += '"'; break;
+                case '\\': out += '\\'; break;
+                case '/': out += '/'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                case 'u': {
+                    std::uint32_t cp = hex4();
+                    if (cp >= 0xDC00 && cp <= 0xDFFF) fail("a low surrogate \\u escape without a high one before it");
+                    if (cp >= 0xD800 && cp <= 0xDBFF) {
+                        if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u')
+                            fail("a high surrogate \\u escape without a low one after it");
+                        p_ += 2;
+                        std::uint32_t low = hex4();
+                        if (low < 0xDC00 || low > 0xDFFF) fail("a high surrogate \\u escape without a low one after it");
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                    }
+                    append_utf8(out, cp);
+                    break;
+                }
+                default:
+                    --p_;
+                    fail("invalid escape in a string");
+            }
+        }
+    }
+
+    json number() {
+        const char* start = p_;
+        bool integral = true;
+        if (*p_ == '-') ++p_;
+        if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("invalid number");
+        if (*p_ == '0') ++p_;
+        else
+            while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+        if (p_ < end_ && *p_ == '.') {
+            integral = false;
+            ++p_;
+            if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("invalid number: a digit must follow '.'");
+            while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+        }
+        if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+            integral = false;
+            ++p_;
+            if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+            if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("invalid number: a digit must follow the exponent");
+            while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+        }
+        if (integral) {
+            long long i = 0;
+            auto r = std::from_chars(start, p_, i);
+            if (r.ec == std::errc() && r.ptr == p_) return i;
+            if (*start != '-') {
+                unsigned long long u = 0;
+                auto ru = std::from_chars(start, p_, u);
+                if (ru.ec == std::errc() && ru.ptr == p_) return u;
+            }
+        }
+        // from_chars, not strtod: user code may change LC_NUMERIC for the whole process.
+        double d = 0;
+        auto r = std::from_chars(start, p_, d);
+        if (r.ec == std::errc() && r.ptr == p_ && std::isfinite(d)) return d;
+        if (r.ptr != p_ && r.ec != std::errc::result_out_of_range) fail("invalid number");
+        // Out of range: below the smallest double rounds to zero, as strtod (and nlohmann) do;
+        // above the largest is refused.
+        if (decimal_magnitude(start, p_) < 0) return *start == '-' ? -0.0 : 0.0;
+        fail("number overflow: " + std::string(start, p_) + " does not fit in a double");
+    }
+
+    // The power of ten of a number's leading digit (12.5 -> 1, 0.05 -> -2), for a well-formed one.
+    static long long decimal_magnitude(const char* p, const char* end) {
+        if (*p == '-') ++p;
+        long long whole = 0, zeros = 0;
+        bool seen_nonzero = false;
+        for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+            if (seen_nonzero || *p != '0') {
+                seen_nonzero = true;
+                ++whole;
+            }
+        }
+        if (p < end && *p == '.') {
+            for (++p; p < end && *p >= '0' && *p <= '9' && !seen_nonzero; ++p) {
+                if (*p == '0') ++zeros;
+                else seen_nonzero = true;
+            }
+        }
+        while (p < end && *p >= '0' && *p <= '9') ++p;
+        long long exponent = 0;
+        if (p < end && (*p == 'e' || *p == 'E')) {
+            ++p;
+            bool negative = p < end && *p == '-';
+            if (p < end && (*p == '+' || *p == '-')) ++p;
+            for (; p < end && *p >= '0' && *p <= '9'; ++p)
+                if (exponent < 1'000'000'000) exponent = exponent * 10 + (*p - '0');
+            if (negative) exponent = -exponent;
+        }
+        if (!seen_nonzero) return -1;  // zero: never out of range, but treat as small
+        return (whole > 0 ? whole - 1 : -(zeros + 1)) + exponent;
+    }
+
+    const char* begin_;
+    const char* p_;
+    const char* end_;
+    std::size_t max_depth_;
+};
+
+}  // namespace
+
+json parse_json(std::string_view text, std::size_t max_depth) { return JsonReader(text, max_depth).parse(); }
 
 }  // namespace pymcp

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <limits>
+#include <functional>
+#include <optional>
 #include <random>
 
 using namespace pymcp;
@@ -98,5 +100,89 @@ TEST(JsonTextTest, RandomDocumentsParseBackToThemselves) {
     for (int i = 0; i < 500; ++i) {
         json doc = make(0);
         EXPECT_EQ(json::parse(text(doc)), doc);
+    }
+}
+
+// --- reading ------------------------------------------------------------------------------------
+
+namespace {
+// nlohmann's verdict on `text`: the value, or nullopt when it refuses it.
+std::optional<json> reference(std::string_view text) {
+    try {
+        return json::parse(text);
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+}
+
+std::optional<json> ours(std::string_view text, std::size_t depth = 1000) {
+    try {
+        return parse_json(text, depth);
+    } catch (const JsonSyntaxError&) {
+        return std::nullopt;
+    }
+}
+
+void expect_same_verdict(std::string_view text) {
+    auto want = reference(text);
+    auto got = ours(text);
+    ASSERT_EQ(want.has_value(), got.has_value()) << "input: " << json(std::string(text)).dump(-1, ' ', true,
+                                                                                            json::error_handler_t::replace);
+    if (want) {
+        EXPECT_EQ(*got, *want) << text;
+        EXPECT_EQ(got->dump(), want->dump()) << text;  // same types too (int, unsigned, float)
+    }
+}
+}  // namespace
+
+TEST(JsonTextTest, ParsesWhatNlohmannParsesToTheSameValues) {
+    for (const char* text : {
+             "0", "-0", "1", "-1", "0.5", "-0.0", "1e3", "1E+3", "1e-3", "2.5e-400", "-2.5e-400", "1e400", "-1e400",
+             "1e309", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+             "18446744073709551615", "18446744073709551616", "123456789012345678901234567890", "0.000001e-320",
+             "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "1.5.2", "--1", "NaN", "Infinity",
+             "true", "false", "null", "tru", "nul", "True", "\"\"", "\"a\"", "\"\\u0000\"", "\"\\u00e9\"",
+             "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\ud83dx\"", "\"\\ud83d\\u0041\"", "\"\\u12\"",
+             "\"\\x41\"", "\"\\/\"", "\"tab\there\"", "\"nl\nhere\"", "\"caf\xC3\xA9\"", "\"\xC3\"", "\"\xFF\"",
+             "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"", "\"\xC0\xAF\"", "\"unterminated", "[]", "{}", "[1,]", "[,1]",
+             "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "{\"a\":1,\"a\":2}", "{\"b\":1,\"a\":2,\"c\":[{}]}", " \t\r\n[ 1 , 2 ] ",
+             "[1] [2]", "[1]x", "", "   ", "[", "]", "{\"a\":", "[[[[]]]]", "\x7F", "[\"\x7F\"]", "1 2",
+             "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"python\",\"arguments\":"
+             "{\"code\":\"x = 1\\nprint(x)\",\"session_id\":\"s\"}}}",
+         })
+        expect_same_verdict(text);
+}
+
+TEST(JsonTextTest, AgreesWithNlohmannOnRandomAndMangledDocuments) {
+    std::mt19937 rng(11);
+    const std::string alphabet = "{}[]\",:0123456789-+.eEtrufalsn \\u\n\xC3\xA9\xFF abcxyz/";
+    for (int i = 0; i < 4000; ++i) {
+        json doc = {{"id", static_cast<int>(rng() % 1000)},
+                    {"s", std::string(rng() % 5, 'x') + "\xC3\xA9\"\\\n"},
+                    {"n", {static_cast<double>(rng()) / 7.0, -static_cast<long long>(rng()), nullptr, true}},
+                    {"o", {{"k", json::array({json::object(), json::array()})}}}};
+        std::string text = doc.dump();
+        for (int edits = rng() % 4; edits > 0 && !text.empty(); --edits) {
+            std::size_t at = rng() % text.size();
+            switch (rng() % 3) {
+                case 0: text[at] = alphabet[rng() % alphabet.size()]; break;
+                case 1: text.erase(at, 1 + rng() % 3); break;
+                default: text.insert(at, 1, alphabet[rng() % alphabet.size()]);
+            }
+        }
+        expect_same_verdict(text);
+    }
+}
+
+TEST(JsonTextTest, RefusesNestingDeeperThanTheLimitBeforeBuildingIt) {
+    EXPECT_TRUE(ours("[[[1]]]", 3));
+    EXPECT_FALSE(ours("[[[[1]]]]", 3));
+    EXPECT_FALSE(ours("{\"a\":{\"b\":{\"c\":{}}}}", 3));
+    std::string deep(1'000'000, '[');
+    try {
+        parse_json(deep, 128);
+        FAIL() << "a million '[' parsed";
+    } catch (const JsonSyntaxError& e) {
+        EXPECT_NE(std::string(e.what()).find("deeper than 128"), std::string::npos) << e.what();
     }
 }

@@ -10,6 +10,7 @@
 // JSON lacks, are null. Stateless functions; nothing throws but std::bad_alloc.
 
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -33,5 +34,19 @@ void append_json_real(std::string& out, double v);
 
 // Appends `value` as compact JSON text (the rules above).
 void append_json(std::string& out, const json& value);
+
+// Malformed JSON text; what() says what and at which byte.
+class JsonSyntaxError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Parses one JSON text (RFC 8259, strictly: what nlohmann's parse() accepts, with the same
+// values: integers as int64, else uint64, else double; a duplicate key keeps its last value;
+// strings must be well-formed UTF-8 with paired surrogate escapes). Nesting deeper than
+// `max_depth` arrays/objects is refused before it is built, so hostile input cannot recurse
+// far. nlohmann's lexer reads a byte at a time through an adapter and was a fifth of answering
+// a small request. Throws JsonSyntaxError; a number beyond a double's range is one too.
+json parse_json(std::string_view text, std::size_t max_depth);
 
 }  // namespace pymcp
