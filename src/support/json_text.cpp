@@ -250,17 +250,38 @@ private:
         if (depth > max_depth_) fail("JSON nested deeper than " + std::to_string(max_depth_) + " levels");
     }
 
+    // After '{' or '[': true (and past it) when `close` follows at once.
+    bool empty_container(char close) {
+        skip_space();
+        if (p_ < end_ && *p_ == close) {
+            ++p_;
+            return true;
+        }
+        return false;
+    }
+
+    // After an element: true past a ',' (another element follows), false past `close`.
+    bool another_element(char close) {
+        skip_space();
+        if (p_ < end_ && *p_ == ',') {
+            ++p_;
+            skip_space();
+            return true;
+        }
+        if (p_ < end_ && *p_ == close) {
+            ++p_;
+            return false;
+        }
+        fail(std::string(p_ == end_ ? "unexpected end of input; " : "") + "expected ',' or '" + close + "'");
+    }
+
     json object(std::size_t depth) {
         enter(depth);
         ++p_;  // {
         json obj(json::value_t::object);
+        if (empty_container('}')) return obj;
         auto& fields = obj.get_ref<json::object_t&>();
-        skip_space();
-        if (p_ < end_ && *p_ == '}') {
-            ++p_;
-            return obj;
-        }
-        for (;;) {
+        do {
             if (p_ == end_ || *p_ != '"') fail("expected a string as object key");
             ++p_;
             std::string key;
@@ -269,48 +290,23 @@ private:
             if (p_ == end_ || *p_ != ':') fail("expected ':' after an object key");
             ++p_;
             skip_space();
-            // The end first: keys usually come sorted (we wrote them) or few.
+            // The end first: keys usually come sorted (we wrote them) or few. The last of
+            // duplicate keys wins, as with nlohmann.
             fields.insert_or_assign(fields.end(), std::move(key), value(depth));
-            skip_space();
-            if (p_ == end_) fail("unexpected end of input; expected ',' or '}'");
-            if (*p_ == ',') {
-                ++p_;
-                skip_space();
-                continue;
-            }
-            if (*p_ == '}') {
-                ++p_;
-                return obj;
-            }
-            fail("expected ',' or '}'");
-        }
+        } while (another_element('}'));
+        return obj;
     }
 
     json array(std::size_t depth) {
         enter(depth);
         ++p_;  // [
         json arr(json::value_t::array);
+        if (empty_container(']')) return arr;
         auto& items = arr.get_ref<json::array_t&>();
-        skip_space();
-        if (p_ < end_ && *p_ == ']') {
-            ++p_;
-            return arr;
-        }
-        for (;;) {
+        do {
             items.push_back(value(depth));
-            skip_space();
-            if (p_ == end_) fail("unexpected end of input; expected ',' or ']'");
-            if (*p_ == ',') {
-                ++p_;
-                skip_space();
-                continue;
-            }
-            if (*p_ == ']') {
-                ++p_;
-                return arr;
-            }
-            fail("expected ',' or ']'");
-        }
+        } while (another_element(']'));
+        return arr;
     }
 
     unsigned hex4() {
