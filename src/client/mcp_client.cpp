@@ -400,6 +400,7 @@ bool McpClient::notify(const std::string& method, const json& params) {
 json McpClient::request(const std::string& method, const json& params, clock::time_point deadline,
                         const CancellationToken& cancel, const std::function<void(const ProgressUpdate&)>& on_progress) {
     auto& impl = *impl_;
+    const auto quiet_limit = deadline - clock::now();  // what each progress notification restarts
     auto p = std::make_shared<Pending>();
     int64_t id;
     {
@@ -454,6 +455,7 @@ json McpClient::request(const std::string& method, const json& params, clock::ti
                 auto updates = std::move(p->progress);
                 p->progress.clear();
                 lock.unlock();
+                if (on_progress) deadline = std::max(deadline, clock::now() + quiet_limit);
                 for (const auto& u : updates) {
                     if (!on_progress) break;  // a server using a token we never gave it
                     try {

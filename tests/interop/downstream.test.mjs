@@ -27,11 +27,12 @@ function childPids(pid) {
   return out;
 }
 
+let config;
 before(async () => {
   const root = join(process.env.TMPDIR ?? '/tmp', `pymcp-ds-${process.pid}`);
   fsDir = join(root, 'files');
   mkdirSync(fsDir, { recursive: true });
-  const config = join(root, 'config.json');
+  config = join(root, 'config.json');
   writeFileSync(config, JSON.stringify({
     mcpServers: {
       filesystem: { command: bin('mcp-server-filesystem'), args: [fsDir] },
@@ -135,6 +136,31 @@ time.sleep(1.5)
 again = mcp.everything.echo(message='back')
 (first, again, 'everything' in message)`);
   assert.equal(result, "('ToolError', 'Echo: back', True)");
+});
+
+test('progress from a downstream server keeps its call alive past the per-call time-out; silence does not', async () => {
+  const t = await connect({ args: ['--config', config, '--downstream-timeout', '1'] });
+  try {
+    const r = await python(t.client, {
+      operation: 'execute', session_id: 'p', persistent: true, timeout: 60, code: `
+import time
+t0 = time.monotonic()
+done = mcp.call('everything.trigger-long-running-operation', {'duration': 2.4, 'steps': 8})['content'][0]['text']
+took = time.monotonic() - t0
+t0 = time.monotonic()
+try:
+    mcp.call('everything.trigger-long-running-operation', {'duration': 3, 'steps': 1})
+    silent = 'answered'
+except mcp.ToolError as e:
+    silent = str(e)
+(done, took > 2, silent, time.monotonic() - t0 < 2.5)` });
+    const p = payload(r);
+    assert.equal(r.isError, false, JSON.stringify(p));
+    assert.match(p.result, /^\('Long running operation completed\. Duration: 2\.4 seconds, Steps: 8\.', True, "/);
+    assert.match(p.result, /"call to 'everything\.trigger-long-running-operation' failed: server 'everything' did not answer within 1 s", True\)$/);
+  } finally {
+    await t.close();
+  }
 });
 
 test('a server whose command is missing: a clear error, the built-ins still work', async () => {

@@ -97,7 +97,10 @@ public:
     // Every page of tools/list, following nextCursor.
     std::vector<json> list_tools(std::chrono::steady_clock::time_point deadline, const CancellationToken& cancel);
     // tools/call; the CallToolResult as the server sent it. on_progress, when given, runs on the
-    // calling thread for each notifications/progress the server sends for this call.
+    // calling thread for each notifications/progress the server sends for this call, and each
+    // one restarts the time-out (as the TypeScript SDK's resetTimeoutOnProgress): a long job
+    // that reports progress is not cut off, a silent one is. The caller's cancellation (an
+    // execution's own time-out) still ends it.
     json call_tool(const std::string& tool, const json& arguments, std::chrono::milliseconds timeout,
                    const CancellationToken& cancel,
                    const std::function<void(const ProgressUpdate&)>& on_progress = {});
