@@ -224,6 +224,7 @@ struct Slot : std::enable_shared_from_this<Slot> {
         if (auto it = t.find("inputSchema"); it != t.end() && it->is_object()) d.input_schema = *it;
         if (auto it = t.find("outputSchema"); it != t.end() && it->is_object()) d.output_schema = *it;
         if (auto it = t.find("annotations"); it != t.end() && it->is_object()) d.annotations = *it;
+        if (auto it = t.find("icons"); it != t.end() && it->is_array()) d.icons = *it;
         json meta = json::object();
         if (auto it = t.find("_meta"); it != t.end() && it->is_object()) meta = *it;
         meta["server"] = config.name;

@@ -13,6 +13,7 @@ json ToolDefinition::to_json() const {
     j["inputSchema"] = input_schema.is_null() ? json{{"type", "object"}} : input_schema;
     if (!output_schema.is_null()) j["outputSchema"] = output_schema;
     if (!annotations.is_null()) j["annotations"] = annotations;
+    if (!icons.is_null()) j["icons"] = icons;
     if (!meta.is_null()) j["_meta"] = meta;
     return j;
 }

@@ -88,7 +88,8 @@ def send(m):
         sys.stdout.write(json.dumps(m) + "\n"); sys.stdout.flush()
 def result(i, r): send({"jsonrpc": "2.0", "id": i, "result": r})
 def text(t, err=False): return {"content": [{"type": "text", "text": t}], "isError": err}
-tools = [{"name": "echo", "description": "echoes", "inputSchema": {"type": "object"}},
+tools = [{"name": "echo", "description": "echoes", "inputSchema": {"type": "object"},
+          "icons": [{"src": "data:image/png;base64,iVBORw0KGgo=", "mimeType": "image/png", "sizes": ["16x16"]}]},
          {"name": "sleep", "inputSchema": {"type": "object"}},
          {"name": "cancels", "inputSchema": {"type": "object"}},
          {"name": "pongs", "inputSchema": {"type": "object"}},
@@ -302,6 +303,11 @@ TEST_F(Downstream, ExposeListsTheTools) {
     auto echo = registry.find("fake.echo");
     ASSERT_TRUE(echo.has_value());
     EXPECT_TRUE(echo->exposed);
+    // The server's icons are listed with the tool, as the server gave them.
+    json listed = echo->to_json();
+    ASSERT_TRUE(listed.contains("icons")) << listed.dump();
+    EXPECT_EQ(listed["icons"][0]["mimeType"], "image/png");
+    EXPECT_EQ(listed["icons"][0]["sizes"], json::array({"16x16"}));
 }
 
 TEST_F(Downstream, TenConcurrentCallsAreMultiplexed) {

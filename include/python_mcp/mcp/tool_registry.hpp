@@ -33,6 +33,7 @@ struct ToolDefinition {
     json input_schema = json{{"type", "object"}};
     json output_schema;  // null when results are unstructured
     json annotations;    // null when none
+    json icons;          // [{src, mimeType?, sizes?}] (2025-11-25), null when none
     json meta;           // the tool's _meta, null when none
     // Listed in tools/list and callable by the client. Downstream tools are registered unexposed
     // unless --expose-downstream: Python code reaches them, the client sees only our own tools.
