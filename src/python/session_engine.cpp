@@ -154,7 +154,8 @@ bool in_import_machinery(PyThreadState* ts) {
 // Posts ExecutionInterrupted into interrupted jobs until they stop. Its own thread, because
 // posting needs the GIL and C code may hold the GIL for a long time. It posts only while the
 // cell's own code runs and never into importlib's frames (see in_import_machinery); a job it
-// had to pass over is tried again within a millisecond.
+// had to pass over is tried again within a millisecond (20 ms once it has been passed over
+// for a second).
 class SessionEngine::Interrupter {
 public:
     Interrupter() : thread_([this] { loop(); }) {}
@@ -212,10 +213,17 @@ private:
             std::vector<std::weak_ptr<Job>> merged = std::move(still);
             for (size_t i = targets.size(); i < targets_.size(); ++i) merged.push_back(targets_[i]);
             targets_ = std::move(merged);
-            // Re-post every 50 ms (code may catch the exception and go on), retry a passed-over
-            // job within a millisecond, and serve a new request at once.
+            // Re-post every 50 ms (code may catch the exception and go on) and serve a new
+            // request at once. A passed-over job is tried again after 1 ms: a thread busy in
+            // import code is caught outside importlib's frames within a few tries (backing off
+            // made a loop of imports take seconds to stop). After a second of passes in a row
+            // it is more likely blocked on a module lock for good: every 20 ms then, so it does
+            // not cost a GIL round trip each millisecond.
             size_t seen = generation_;
-            auto pause = passed_over ? std::chrono::milliseconds(1) : std::chrono::milliseconds(50);
+            passes_in_a_row_ = passed_over ? passes_in_a_row_ + 1 : 0;
+            auto pause = !passed_over                ? kRepost
+                         : passes_in_a_row_ < 1000   ? std::chrono::milliseconds(1)
+                                                     : std::chrono::milliseconds(20);
             if (!targets_.empty())
                 wake_.wait_for(lock, pause, [&] { return stop_ || generation_ != seen; });
         }
@@ -223,6 +231,8 @@ private:
         hooks.on_stop();
     }
 
+    static constexpr std::chrono::milliseconds kRepost{50};
+    size_t passes_in_a_row_ = 0;  // the interrupter thread's own
     std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<std::weak_ptr<Job>> targets_;  // GUARDED_BY(mutex_)
