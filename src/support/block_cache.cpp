@@ -4,6 +4,14 @@
 
 namespace pymcp::block_cache {
 
+#ifdef PYMCP_NO_BLOCK_CACHE
+
+void* allocate(std::size_t bytes) { return ::operator new(bytes); }
+void deallocate(void* block, std::size_t) noexcept { ::operator delete(block); }
+std::size_t cached_blocks() noexcept { return 0; }
+
+#else
+
 namespace {
 
 constexpr std::size_t kClasses = kMaxCachedBytes / kClassBytes;
@@ -39,14 +47,6 @@ thread_local ThreadCache t_cache;
 inline std::size_t class_of(std::size_t bytes) { return (bytes - 1) / kClassBytes; }
 
 }  // namespace
-
-#ifdef PYMCP_NO_BLOCK_CACHE
-
-void* allocate(std::size_t bytes) { return ::operator new(bytes); }
-void deallocate(void* block, std::size_t) noexcept { ::operator delete(block); }
-std::size_t cached_blocks() noexcept { return 0; }
-
-#else
 
 void* allocate(std::size_t bytes) {
     if (bytes == 0 || bytes > kMaxCachedBytes) return ::operator new(bytes);
