@@ -39,6 +39,22 @@ std::size_t utf8_sequence_length(const unsigned char* p, const unsigned char* en
     return n;
 }
 
+namespace {
+// Copies the UTF-8 sequence at p (a byte >= 0x80) and moves past it, or writes U+FFFD for its
+// first byte and moves one on; false when it had to replace.
+bool copy_utf8_sequence(std::string& out, const unsigned char*& p, const unsigned char* end) {
+    std::size_t len = utf8_sequence_length(p, end);
+    if (!len) {
+        out += kReplacementChar;
+        ++p;
+        return false;
+    }
+    out.append(reinterpret_cast<const char*>(p), len);
+    p += len;
+    return true;
+}
+}  // namespace
+
 std::string sanitize_utf8(const char* s, std::size_t n) {
     std::string out;
     out.reserve(n);
@@ -49,14 +65,7 @@ std::string sanitize_utf8(const char* s, std::size_t n) {
             out += static_cast<char>(*p++);
             continue;
         }
-        std::size_t len = utf8_sequence_length(p, end);
-        if (len) {
-            out.append(reinterpret_cast<const char*>(p), len);
-            p += len;
-        } else {
-            out += kReplacementChar;
-            ++p;
-        }
+        copy_utf8_sequence(out, p, end);
     }
     return out;
 }
@@ -73,15 +82,7 @@ bool append_json_string(std::string& out, const char* s, std::size_t n) {
         if (p == end) break;
         unsigned c = *p;
         if (c >= 0x80) {
-            std::size_t len = utf8_sequence_length(p, end);
-            if (len) {
-                out.append(reinterpret_cast<const char*>(p), len);
-                p += len;
-            } else {
-                out += kReplacementChar;
-                ++p;
-                clean = false;
-            }
+            clean = copy_utf8_sequence(out, p, end) && clean;
             continue;
         }
         switch (c) {
