@@ -2,10 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace pymcp {
 
 ElasticPool::ElasticPool(std::string name, size_t max_threads, Hooks hooks)
-    : name_(std::move(name)), max_threads_(max_threads), hooks_(std::move(hooks)) {}
+    : ElasticPool(std::move(name), max_threads, std::move(hooks), Retire{}) {}
+
+ElasticPool::ElasticPool(std::string name, size_t max_threads, Hooks hooks, Retire retire)
+    : name_(std::move(name)), max_threads_(max_threads), hooks_(std::move(hooks)), retire_(retire) {}
 
 ElasticPool::~ElasticPool() {
     {
@@ -13,7 +18,10 @@ ElasticPool::~ElasticPool() {
         stopping_ = true;
     }
     wake_.notify_all();
+    // No thread retires once stopping_ is set, so threads_ no longer changes.
     for (auto& t : threads_) t.join();
+    std::unique_lock lock(mutex_);
+    retired_.wait(lock, [&] { return retiring_ == 0; });
 }
 
 void ElasticPool::post(std::function<void()> task) {
@@ -27,6 +35,17 @@ void ElasticPool::post(std::function<void()> task) {
         return;
     }
     if (threads_.size() < max_threads_) threads_.emplace_back([this] { run_thread(); });
+}
+
+bool ElasticPool::retire_locked() {
+    if (stopping_ || threads_.size() <= retire_.keep) return false;
+    auto self = std::find_if(threads_.begin(), threads_.end(),
+                             [](const std::thread& t) { return t.get_id() == std::this_thread::get_id(); });
+    if (self == threads_.end()) return false;
+    self->detach();
+    threads_.erase(self);
+    ++retiring_;
+    return true;
 }
 
 size_t ElasticPool::thread_count() const {
@@ -44,8 +63,19 @@ void ElasticPool::run_thread() {
     std::unique_lock lock(mutex_);
     for (;;) {
         ++idle_;
-        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        bool woken = wake_.wait_for(lock, retire_.after, [&] { return stopping_ || !queue_.empty(); });
         --idle_;
+        if (!woken) {
+            if (retire_locked()) {
+                lock.unlock();
+                if (hooks_.on_stop) hooks_.on_stop();
+                lock.lock();
+                --retiring_;
+                retired_.notify_all();
+                return;  // `this` may be gone once the lock is released
+            }
+            continue;
+        }
         if (queue_.empty()) break;  // stopping with nothing left
         auto task = std::move(queue_.front());
         queue_.pop_front();

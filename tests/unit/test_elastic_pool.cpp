@@ -104,3 +104,50 @@ TEST(ElasticPool, HooksRunOnEachThreadAndTheDestructorDrainsTheQueue) {
     EXPECT_LE(starts.load(), 3);
     EXPECT_EQ(stops.load(), starts.load());
 }
+
+TEST(ElasticPool, ThreadsIdleLongerThanTheRetireTimeEndButTheKeptOnesStay) {
+    std::atomic<int> started{0};
+    std::atomic<int> stopped{0};
+    ElasticPool pool("t", 8, ElasticPool::Hooks{[&] { ++started; }, [&] { ++stopped; }},
+                     ElasticPool::Retire{std::chrono::milliseconds(50), 2});
+    // Six tasks that wait for each other: six threads.
+    std::mutex m;
+    std::condition_variable cv;
+    int waiting = 0;
+    for (int i = 0; i < 6; ++i)
+        pool.post([&] {
+            std::unique_lock lock(m);
+            ++waiting;
+            cv.notify_all();
+            cv.wait_for(lock, 5s, [&] { return waiting == 6; });
+        });
+    ASSERT_TRUE(eventually([&] { return pool.thread_count() == 6 && pool.busy_count() == 0; }));
+    // Idle past the retire time: down to the two kept, each retired one through on_stop.
+    ASSERT_TRUE(eventually([&] { return pool.thread_count() == 2 && stopped.load() == 4; }));
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(pool.thread_count(), 2u);
+    EXPECT_EQ(stopped.load(), 4);
+    // Still serving, and growing again when it must.
+    std::promise<void> ran;
+    pool.post([&] { ran.set_value(); });
+    EXPECT_EQ(ran.get_future().wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(started.load(), 6);
+}
+
+TEST(ElasticPool, DestroyingThePoolWaitsForThreadsStillRetiring) {
+    std::atomic<int> stopped{0};
+    {
+        ElasticPool pool("t", 8,
+                         ElasticPool::Hooks{nullptr,
+                                            [&] {
+                                                std::this_thread::sleep_for(100ms);  // a slow on_stop
+                                                ++stopped;
+                                            }},
+                         ElasticPool::Retire{std::chrono::milliseconds(20), 0});
+        std::promise<void> ran;
+        pool.post([&] { ran.set_value(); });
+        ASSERT_EQ(ran.get_future().wait_for(5s), std::future_status::ready);
+        ASSERT_TRUE(eventually([&] { return pool.thread_count() == 0; }));  // retiring, in on_stop
+    }
+    EXPECT_EQ(stopped.load(), 1);  // the destructor waited for it
+}
