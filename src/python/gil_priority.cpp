@@ -28,11 +28,6 @@ void GilPriority::end() {
     if (--waiting_ == 0 && saved_us_ > kWaitingUs) _PyEval_SetSwitchInterval(saved_us_);
 }
 
-int GilPriority::waiting() const {
-    std::lock_guard lock(mutex_);
-    return waiting_;
-}
-
 GilPriority::Waiting::Waiting(GilPriority& priority, bool shared) : priority_(shared ? &priority : nullptr) {
     if (priority_) priority_->begin();
 }

@@ -39,13 +39,11 @@ public:
         GilPriority* priority_;
     };
 
-    int waiting() const;
-
 private:
     void begin();
     void end();
 
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     int waiting_ = 0;             // GUARDED_BY(mutex_)
     unsigned long saved_us_ = 0;  // GUARDED_BY(mutex_): the interval to put back
 };
