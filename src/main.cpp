@@ -23,8 +23,7 @@
 #include "python_mcp/app/options.hpp"
 #include "python_mcp/client/downstream.hpp"
 #include "python_mcp/client/server_config.hpp"
-#include "python_mcp/jsonrpc/line_reader.hpp"
-#include "python_mcp/jsonrpc/message_writer.hpp"
+#include "python_mcp/jsonrpc/stdio_transport.hpp"
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/python/deferred_engine.hpp"
 #include "python_mcp/python/fd_capture.hpp"
@@ -138,20 +137,14 @@ int main(int argc, char** argv) {
         mallopt(M_ARENA_MAX, 2);
     }
 
-    jsonrpc::FdMessageSink sink(fds.out);
+    jsonrpc::StdioTransport transport(fds.in, fds.out, opt.max_message_bytes);
     mcp::ServerOptions server_options;
     server_options.instructions = kInstructions;
-    mcp::Server server(registry, sink, server_options);
+    mcp::Server server(registry, server_options);
+    auto client = server.connect(transport);
 
     std::thread reader([&] {
-        jsonrpc::LineReader lines(fds.in, opt.max_message_bytes);
-        std::string line;
-        for (;;) {
-            auto status = lines.next(line);
-            if (status == jsonrpc::LineReader::Status::Line) server.handle_line(line);
-            else if (status == jsonrpc::LineReader::Status::TooLong) server.handle_overlong_line(opt.max_message_bytes);
-            else break;
-        }
+        transport.run(client->peer());
         char c = 0;  // EOF
         [[maybe_unused]] auto n = ::write(g_wake_pipe[1], &c, 1);
     });
@@ -178,7 +171,7 @@ int main(int argc, char** argv) {
         server.wait_idle(std::chrono::milliseconds(400));
         downstream.shutdown(std::chrono::milliseconds(200));
         spdlog::default_logger()->flush();
-        sink.close();
+        transport.close();
         std::_Exit(0);
     });
     watcher.detach();

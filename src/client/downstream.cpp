@@ -265,9 +265,9 @@ struct Slot : std::enable_shared_from_this<Slot> {
             auto self = shared_from_this();
             std::string tool = name;
             registry->add(definition(name, t),
-                          [self, tool](const json& arguments, mcp::CallContext& context) {
+                          mcp::blocking_handler([self, tool](const json& arguments, mcp::CallContext& context) {
                               return self->call(tool, arguments, context);
-                          });
+                          }));
         }
         registered = std::move(fresh);
         std::lock_guard lock(mutex);

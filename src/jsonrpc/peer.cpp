@@ -127,7 +127,6 @@ struct PeerCore {
     std::map<std::string, Incoming> incoming;  // GUARDED_BY(mutex), by id_key
     unsigned long long next_cookie = 1;        // GUARDED_BY(mutex)
     size_t outstanding = 0;                    // GUARDED_BY(mutex): requests not yet answered or dropped
-    std::optional<std::string> stopping;       // GUARDED_BY(mutex): why new requests are refused
 
     // The transport is used outside the lock; the Peer's destructor waits for no send, so it
     // clears the pointer first and a send racing with it finds null or a live transport.
@@ -391,7 +390,6 @@ void Peer::dispatch_request(json message, StreamId stream, const std::shared_ptr
     else if (!entry->second.ungated && options_.request_gate) refusal = options_.request_gate(state->method);
     {
         std::lock_guard lock(core_->mutex);
-        if (!refusal && core_->stopping) refusal.emplace(kInternalError, *core_->stopping);
         if (!refusal && core_->incoming.count(state->key))
             refusal.emplace(kInvalidRequest,
                             "Invalid Request: id " + state->key + " is already used by a request in progress");
@@ -425,7 +423,7 @@ void Peer::dispatch_notification(const json& message) {
     auto found = message.find("params");
     const json& params = found != message.end() ? *found : no_params;
     if (method == "notifications/cancelled") {
-        cancel_incoming(params);
+        on_cancelled(params);
         return;
     }
     if (method == "notifications/progress" && params.is_object() && params.contains("progressToken")) {
@@ -455,7 +453,7 @@ void Peer::dispatch_notification(const json& message) {
     }
 }
 
-void Peer::cancel_incoming(const json& params) {
+void Peer::on_cancelled(const json& params) {
     if (!params.is_object() || !params.contains("requestId")) return;
     std::string reason = "cancelled by the client";
     if (auto r = params.find("reason"); r != params.end() && r->is_string()) reason += ": " + r->get<std::string>();
@@ -582,11 +580,10 @@ bool Peer::notify(const std::string& method, json params, StreamId stream) {
 
 // --- Peer: lifecycle ----------------------------------------------------------------------------
 
-void Peer::stop_accepting(const std::string& reason) {
+void Peer::cancel_incoming(const std::string& reason) {
     std::vector<CancellationSource> running;
     {
         std::lock_guard lock(core_->mutex);
-        core_->stopping = reason;
         for (auto& [_, incoming] : core_->incoming) running.push_back(incoming.cancel);
     }
     for (auto& c : running) c.cancel(reason);

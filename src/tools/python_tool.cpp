@@ -171,9 +171,7 @@ std::string PythonTool::summarize_tools(const mcp::ToolRegistry& registry) const
 }
 
 void PythonTool::register_in(mcp::ToolRegistry& registry) {
-    registry.add(
-        definition(), [this](const json& args, mcp::CallContext& ctx) { return call(args, ctx); },
-        [this](const json& args, const mcp::CallContext& ctx, mcp::ToolDone& done) { return call_async(args, ctx, done); });
+    registry.add(definition(), [this](mcp::ToolCall call) { handle(call); });
     registry.set_description("python", definition(summarize_tools(registry)).description);
     registry.subscribe([this, &registry] {
         registry.set_description("python", definition(summarize_tools(registry)).description);
@@ -335,17 +333,24 @@ json PythonTool::execute(const json& input, const std::string& code, const std::
     }
 }
 
-bool PythonTool::call_async(const json& arguments, const mcp::CallContext& context, mcp::ToolDone& done) {
+// `execute` is queued on the engine right here (a queued execution holds no thread); every other
+// operation touches files or waits for the GIL, so it runs where blocking is allowed.
+void PythonTool::handle(const mcp::ToolCall& call) {
+    if (submit_execute(call)) return;
+    call.run_blocking([this](const mcp::ToolCall& c) { return this->call(c.arguments(), c.context()); });
+}
+
+bool PythonTool::submit_execute(const mcp::ToolCall& call) {
     if (!engine_.can_submit()) return false;
-    ToolInput fields(arguments);
+    const mcp::CallContext& context = call.context();
+    ToolInput fields(call.arguments());
     const json& input = fields.fields();
     std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
     if (op != "execute") return false;  // the other operations touch files or the GIL: not on this thread
     options_.gate.check(input, options_.readme);
     auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
     try {
-        // `done` is copied, not moved: if the engine refuses, the registry still answers with it.
-        engine_.submit(req, context, [req, done](python::ExecOutcome o) { done(format(req, o)); });
+        engine_.submit(req, context, [req, call](python::ExecOutcome o) { call.done(format(req, o)); });
     } catch (const python::EngineError& e) {
         throw ToolError(e.what());
     }

@@ -1186,9 +1186,9 @@ mcp::ToolDefinition SqliteTool::definition() const {
 }
 
 void SqliteTool::register_in(mcp::ToolRegistry& registry) {
-    registry.add(definition(), [this](const json& arguments, mcp::CallContext& context) {
-        return call(arguments, context);
-    });
+    registry.add(definition(), mcp::blocking_handler([this](const json& arguments, mcp::CallContext& context) {
+                     return call(arguments, context);
+                 }));
 }
 
 json SqliteTool::call(const json& arguments, mcp::CallContext& context) {
