@@ -16,8 +16,9 @@ json field_schemas() {
                                  json{{"type", "array"}, {"items", {{"type", "string"}}}, {"minItems", 1}}})}}},
         {"params",
          {{"description",
-           "Values for positional placeholders (? and ?NNN), taken in order by the statements. With a list "
-           "of SQL strings, a list of lists gives each string its own values. BLOBs as {\"$blob\": \"<base64>\"}."},
+           "Values for positional placeholders (? and ?NNN), taken in order by the statements. When 'sql' is a "
+           "list, a list of lists gives each string its own values (one list per string, also for one string). "
+           "BLOBs as {\"$blob\": \"<base64>\"}."},
           {"anyOf", json::array({json{{"type", "array"}}, json{{"type", "object"}}})}}},
         {"bindings",
          {{"type", "object"},

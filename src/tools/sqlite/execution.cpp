@@ -79,6 +79,7 @@ void Execution::run_statement(sqlite3_stmt* stmt, std::string_view text, const c
                              " would change the database: " + snippet(text));
     if (number == 1)
         transaction_.open_if_needed(element + 1 < request_.sql.size() || skip_blank(tail, end) != end, text);
+    if (transaction_.begins_immediately_instead(text)) return begin_immediate(number, text);
     binder_.bind(stmt, number);
     const long long changes_before = sqlite3_total_changes64(db_);
     if (sqlite3_column_count(stmt) > 0) collect_rows(stmt, number, text);
@@ -86,6 +87,18 @@ void Execution::run_statement(sqlite3_stmt* stmt, std::string_view text, const c
     // sqlite3_changes64 keeps the count of the last INSERT/UPDATE/DELETE, stale after any
     // other statement: trust it only when this statement changed something.
     if (sqlite3_total_changes64(db_) != changes_before) rows_affected_ += sqlite3_changes64(db_);
+}
+
+// Runs in place of the user's deferred BEGIN (Transaction::begins_immediately_instead); errors
+// name the user's statement.
+void Execution::begin_immediate(int number, std::string_view text) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db_, "BEGIN IMMEDIATE", -1, &raw, nullptr) != SQLITE_OK) {
+        sqlite3_finalize(raw);
+        fail(number, text);
+    }
+    Statement stmt(connection_, raw, std::string());
+    step_to_end(stmt.get(), number, text);
 }
 
 void Execution::collect_rows(sqlite3_stmt* stmt, int number, std::string_view text) {

@@ -13,10 +13,14 @@ Give the fields directly, or wrapped as in the original tool: {"input": {"sql": 
 - sql: one SQL string, or a list of SQL strings. A string may hold several statements separated
   by ';'. When a call has more than one statement they all run in ONE transaction: if any fails,
   everything is rolled back and nothing is applied. (SQL that starts with its own BEGIN manages
-  its own transaction; it must end it with COMMIT or ROLLBACK in the same call.)
+  its own transaction; it must end it with COMMIT or ROLLBACK in the same call: a transaction
+  cannot span calls. A plain BEGIN or BEGIN DEFERRED runs as BEGIN IMMEDIATE unless read_only is
+  set, so a transaction that reads and then writes waits for other writers like any write.)
 - params: values for positional placeholders ? and ?NNN. With several statements, each takes as
-  many values as it has placeholders, in order. With a list of SQL strings, params may instead be
-  a list of lists, one per string. An object here is taken as bindings.
+  many values as it has placeholders, in order. When sql is a list, params may instead be a list
+  of lists, one per string (null for none), also for a list of one string:
+  {"sql": ["SELECT ? AS a, ? AS b"], "params": [["x", 1]]}. The number of lists must match the
+  number of strings. An object here is taken as bindings.
 - bindings: object of values for named placeholders :name, @name and $name; keys may be written
   with or without the prefix ("id" or ":id"). Every statement takes the names it uses; unused
   names are ignored. A statement cannot mix ? and :name placeholders.
@@ -67,6 +71,7 @@ std::string good_to_know_section(const SqliteToolOptions& options) {
   same call as the statements that need them. foreign_keys is off, as SQLite's default.
 - Calls may run at the same time (threads, several Python sessions). Readers never wait; a writer
   waits up to )" + std::to_string(options.busy_timeout_ms) + R"( ms for another writer, then fails with "database is locked".
+  This holds inside your own BEGIN ... COMMIT too; with read_only, BEGIN takes no write lock.
 - Cancelling the request (notifications/cancelled, or a cancelled Python execution) stops a
   running statement at once; the call fails with "cancelled" and its transaction is rolled back.
 

@@ -11,9 +11,21 @@ using mcp::ToolError;
 
 namespace {
 
-bool is_list_of_lists(const json& params, std::size_t elements) {
-    if (elements < 2 || !params.is_array() || params.size() != elements) return false;
-    return std::all_of(params.begin(), params.end(), [](const json& p) { return p.is_array() || p.is_null(); });
+bool is_list_or_null(const json& p) { return p.is_array() || p.is_null(); }
+
+// With a list of SQL strings, `params` whose items are all lists (null for none) holds one list
+// per string, also for a list of one string ([["x", 1]] for ["SELECT ?, ?"]). Values that are
+// not all lists are flat, as for a single string. Only nulls: per string when the counts match
+// (older callers wrote [null, null]), else flat ([null] binds one NULL).
+bool per_element_params(const json& params, std::size_t elements) {
+    if (params.empty() || !std::all_of(params.begin(), params.end(), is_list_or_null)) return false;
+    const bool any_list = std::any_of(params.begin(), params.end(), [](const json& p) { return p.is_array(); });
+    if (!any_list) return elements >= 2 && params.size() == elements;
+    if (params.size() != elements)
+        throw ToolError("'params' is a list of lists, one list per 'sql' item, but it has " +
+                        std::to_string(params.size()) + " list(s) for " + std::to_string(elements) +
+                        " 'sql' item(s). Give one list (or null) per item, or flat values that the statements take in order.");
+    return true;
 }
 
 }  // namespace
@@ -35,6 +47,7 @@ void Request::read_sql() {
     if (it->is_string()) {
         sql.push_back(it->get<std::string>());
     } else if (it->is_array() && !it->empty()) {
+        sql_is_list = true;
         for (std::size_t i = 0; i < it->size(); ++i) {
             if (!(*it)[i].is_string()) throw ToolError("'sql' item " + std::to_string(i) + " must be a string");
             sql.push_back((*it)[i].get<std::string>());
@@ -58,7 +71,8 @@ void Request::read_values() {
         bindings = &*p;
     } else if (p->is_array()) {
         params = &*p;
-        params_per_element = is_list_of_lists(*p, sql.size());
+        // Per string only when `sql` is a list: a single string's values are always flat.
+        params_per_element = sql_is_list && per_element_params(*p, sql.size());
     } else {
         throw ToolError("'params' must be a list of values (or an object of named values)");
     }

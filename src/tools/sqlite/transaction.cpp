@@ -27,6 +27,25 @@ void Transaction::finish() {
                              "each call must finish the transactions it starts");
 }
 
+// In WAL mode a deferred transaction that has read and then writes must upgrade its read lock,
+// and SQLite answers SQLITE_BUSY (or SQLITE_BUSY_SNAPSHOT) at once when another connection
+// writes or has written since: the busy handler is not called for an upgrade. A user's own
+// `BEGIN; SELECT ...; UPDATE ...; COMMIT` then failed within milliseconds with "database is
+// locked" whenever two sessions wrote one file. BEGIN IMMEDIATE takes the write lock first,
+// through the busy handler (the 5 s wait the readme promises), so the transaction cannot fail at
+// an upgrade. It is what the tool's own transactions use; a read-only call keeps the plain BEGIN
+// (it cannot write, and its readers must not wait for writers). Retrying a user's transaction on
+// SQLITE_BUSY was the other way: it re-runs statements whose rows the caller sees, and under
+// contention the retries can starve each other.
+bool Transaction::begins_immediately_instead(std::string_view statement) const {
+    if (read_only_) return false;
+    const char* p = statement.data();
+    const char* const end = p + statement.size();
+    if (!starts_with_keyword(p, end, "BEGIN")) return false;
+    p = skip_blank(p + 5, end);
+    return !starts_with_keyword(p, end, "IMMEDIATE") && !starts_with_keyword(p, end, "EXCLUSIVE");
+}
+
 void Transaction::rollback_if_open() noexcept {
     connection_.cancel = nullptr;  // a cancelled call's ROLLBACK must not be interrupted too
     if (sqlite3_get_autocommit(connection_.db)) return;

@@ -51,6 +51,7 @@ private:
     void run_element(std::size_t element);
     void run_statement(sqlite3_stmt* stmt, std::string_view text, const char* tail, const char* end,
                        std::size_t element);
+    void begin_immediate(int number, std::string_view text);
     void collect_rows(sqlite3_stmt* stmt, int number, std::string_view text);
     void step_to_end(sqlite3_stmt* stmt, int number, std::string_view text);
     [[noreturn]] void fail(int number, std::string_view text);

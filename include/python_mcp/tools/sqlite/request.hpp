@@ -18,6 +18,7 @@ struct Request {
 
     const json& input;             // the call's fields: statements bind their strings without copying
     std::vector<std::string> sql;  // one entry per list element (each may hold several statements)
+    bool sql_is_list = false;      // `sql` was given as a list (even of one string)
     const json* params = nullptr;  // positional values: flat, or one list per `sql` element
     bool params_per_element = false;
     const json* bindings = nullptr;  // named values

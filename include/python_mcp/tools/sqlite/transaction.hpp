@@ -20,6 +20,9 @@ public:
     // After the last statement: commits what open_if_needed() opened; throws when the SQL left
     // its own transaction open (the caller then rolls it back).
     void finish();
+    // True when `statement` is the user's own BEGIN or BEGIN DEFERRED and the call may write:
+    // the caller runs BEGIN IMMEDIATE in its place (see the .cpp for why).
+    bool begins_immediately_instead(std::string_view statement) const;
     void rollback_if_open() noexcept;
     // True when this class opened the transaction (messages say it was rolled back).
     bool wrapped() const { return wrapped_; }
