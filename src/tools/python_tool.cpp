@@ -20,10 +20,12 @@ const char* const kOperations[] = {"execute",   "save_script",   "load_script", 
 
 
 // The fields each operation reads, besides `operation` and `tool_unlock_token`, which every one
-// takes. A field that is not listed is refused with this list: a misspelled "persistant": true
-// silently ignored would lose the session's state without a word. `cwd` and `env` (fields of
-// later versions of the original tool) are accepted so its scripts keep working, but not applied
-// (see kNotApplied); `argv` is the original's name for `args`.
+// takes. A field no operation has is refused, naming the operation's fields: a misspelled
+// "persistant": true silently ignored would lose the session's state without a word. A field of
+// another operation is accepted and ignored (the original tool ignored them, and scripts written
+// for it may send them; execute and run_script say so in a note). `cwd` and `env` (fields of
+// later versions of the original tool) are accepted too, but not applied (kNotApplied); `argv`
+// is the original's name for `args`.
 const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFields = {
     {"execute", {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "cwd", "env"}},
     {"run_script",
@@ -64,15 +66,21 @@ bool tool_field(std::string_view name) {
     return false;
 }
 
-// Throws ToolError for a field `op` does not take, naming the fields it does take.
-void check_fields(const json& input, const std::string& op) {
+// Throws ToolError for a field the tool does not have, naming the fields `op` takes; returns the
+// tool's fields that `op` does not use (accepted, ignored).
+std::vector<std::string> check_fields(const json& input, const std::string& op) {
+    std::vector<std::string> unused;
     auto known = kOperationFields.find(op);
-    if (known == kOperationFields.end() || !input.is_object()) return;
+    if (known == kOperationFields.end() || !input.is_object()) return unused;
     const auto& fields = known->second;
     for (auto it = input.begin(); it != input.end(); ++it) {
         const std::string& name = it.key();
         if (name == "operation" || name == "tool_unlock_token") continue;
-        if (op == "readme" ? tool_field(name) : std::find(fields.begin(), fields.end(), name) != fields.end()) continue;
+        if (std::find(fields.begin(), fields.end(), name) != fields.end()) continue;
+        if (tool_field(name)) {
+            if (!it->is_null() && op != "readme") unused.push_back(name);
+            continue;
+        }
         std::string list = "operation";
         std::string guess;
         size_t best = 3;  // a guess needs at most 2 edits
@@ -82,11 +90,11 @@ void check_fields(const json& input, const std::string& op) {
             if (d < best && d < f.size()) best = d, guess = f;
         }
         list += ", tool_unlock_token";
-        std::string message = tool_field(name) ? "'" + name + "' is not a field of operation " + op
-                                               : "unknown field '" + quoted_name(name) + "' for operation " + op;
+        std::string message = "unknown field '" + quoted_name(name) + "' for operation " + op;
         if (!guess.empty()) message += " (did you mean '" + guess + "'?)";
         throw ToolError(message + ". The fields of " + op + " are: " + list + ". Nothing was done.");
     }
+    return unused;
 }
 
 // sys.argv for run_script: the script's path, then `args` (or the original's name, `argv`).
@@ -309,10 +317,10 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
         throw ToolError("unknown operation '" + quoted_name(op) + "': use one of execute, save_script, load_script, "
                         "list_scripts, delete_script, run_script, clear_session, list_sessions, readme");
     if (op == "readme") {
-        check_fields(input, op);
+        (void)check_fields(input, op);
         return mcp::tool_result(options_.readme, json{{"readme", options_.readme}});
     }
-    check_fields(input, op);
+    (void)check_fields(input, op);  // execute and run_script report unused fields in their note
     options_.gate.check(input, options_.readme);
 
     if (op == "execute") return execute(input, require_string(input, "code", "for execute"), "", context);
@@ -399,17 +407,21 @@ python::ExecRequest PythonTool::make_request(const json& input, const std::strin
 
 std::string PythonTool::notes_for(const json& input, const python::ExecRequest& req) const {
     std::string note;
+    const char* op = req.filename.empty() ? "execute" : "run_script";
+    for (const auto& name : check_fields(input, op))
+        note += "'" + name + "' is not used by " + op + " and was ignored. ";
     const bool cwd = input.contains("cwd") && !input["cwd"].is_null();
     const bool env = input.contains("env") && !input["env"].is_null();
-    if (cwd || env) note = std::string(cwd && env ? "'cwd' and 'env' are" : cwd ? "'cwd' is" : "'env' is") + kNotApplied;
+    if (cwd || env) note += std::string(cwd && env ? "'cwd' and 'env' are" : cwd ? "'cwd' is" : "'env' is") + kNotApplied;
     if (!req.persistent && input.contains("session_id") && !input["session_id"].is_null()) {
         auto sessions = engine_.list_sessions();
         if (std::any_of(sessions.begin(), sessions.end(), [&](const auto& s) { return s.id == req.session_id; }))
-            note += std::string(note.empty() ? "" : " ") + "Session '" + req.session_id +
+            note += std::string(note.empty() || note.back() == ' ' ? "" : " ") + "Session '" + req.session_id +
                     "' is a persistent session, but this call ran in a fresh namespace because 'persistent' was not "
                     "true: it did not see the session's variables and nothing it defined was kept. Pass "
                     "\"persistent\": true to run in the session.";
     }
+    while (!note.empty() && note.back() == ' ') note.pop_back();
     return note;
 }
 
@@ -485,7 +497,7 @@ bool PythonTool::call_async(const json& arguments, const mcp::CallContext& conte
     const json& input = fields.fields();
     std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
     if (op != "execute") return false;  // the other operations touch files or the GIL: not on this thread
-    check_fields(input, op);
+    (void)check_fields(input, op);
     options_.gate.check(input, options_.readme);
     auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
     std::string note = notes_for(input, req);
