@@ -41,8 +41,10 @@ class Content(dict[str, Any]):
 def call(name: str, params: Optional[dict[str, Any]] = None) -> CallResult:
     """Calls tool `name` with `params` and returns its result dict.
 
-    params: a dict of JSON values (dict, list, tuple, str, int within 64 bits, finite float, bool,
-    None); built-in tools also accept the original {'input': {...}} form.
+    params: a dict of JSON values (dict, list, tuple, str, int within 64 bits, float, bool, None);
+    also numpy numbers and arrays, NaN/Infinity/NaT/pd.NA (-> null), datetime, date, time,
+    pd.Timestamp, np.datetime64 (-> ISO 8601 text) and Decimal, as pandas' to_json converts them.
+    Built-in tools also accept the original {'input': {...}} form.
     Raises ToolError when the result has isError, for unknown tools and invalid params.
     Raises TypeError / ValueError (naming the path) for values that are not JSON.
     """

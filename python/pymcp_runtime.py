@@ -48,7 +48,7 @@ class _OutputProxy(io.TextIOBase):
             return len(s)
         # No execution (or it has ended): the server's stderr, i.e. its log.
         try:
-            os.write(2, s.encode("utf-8", "replace"))
+            os.write(2, s.encode("utf-8", "backslashreplace"))
         except OSError:
             pass
         return len(s)
@@ -78,7 +78,9 @@ class _OutputProxy(io.TextIOBase):
 
     @property
     def errors(self):
-        return "replace"
+        # What ex.write does with text UTF-8 cannot encode (lone surrogates): \udc80, as
+        # Python's own stdout with errors='backslashreplace'.
+        return "backslashreplace"
 
     @property
     def buffer(self):
@@ -205,6 +207,58 @@ def install():
         sys.stdin = _stdin
     if builtins.input is not _input:
         builtins.input = _input
+    if sys.argv is not _sys_argv:
+        sys.argv = _sys_argv
+
+
+# sys.argv is process-global, and sessions run concurrently: a run_script with `args` must not
+# change what another session's code sees. So sys.argv is a list whose every operation goes to
+# the running execution's own list (a ContextVar, inherited by the threads it starts): the
+# script's path and args for run_script, [''] for execute, as in the REPL. C code that reads the
+# list's storage directly (PyList_GET_ITEM) sees [''].
+_argv = contextvars.ContextVar("pymcp_argv", default=None)
+_DEFAULT_ARGV = [""]  # outside any execution (imports at start-up, the server's own threads)
+
+
+def _argv_list():
+    a = _argv.get()
+    return _DEFAULT_ARGV if a is None else a
+
+
+class _Argv(list):
+    """sys.argv: the running execution's own argument list (see above)."""
+
+    __slots__ = ()
+
+    def __iadd__(self, other):
+        _argv_list().extend(other)
+        return self
+
+    def __imul__(self, n):
+        _argv_list()[:] = _argv_list() * n
+        return self
+
+    def __radd__(self, other):
+        return other + list(_argv_list())
+
+    def __reduce_ex__(self, protocol):  # copy, deepcopy, pickle: a plain list of the values
+        return (list, (list(_argv_list()),))
+
+
+def _forward_to_argv(name):
+    def method(self, *args, **kwargs):
+        return getattr(_argv_list(), name)(*args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+for _name in ("__getitem__", "__setitem__", "__delitem__", "__len__", "__iter__", "__reversed__",
+              "__contains__", "__repr__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+              "__add__", "__mul__", "__rmul__", "append", "extend", "insert", "pop", "remove", "clear",
+              "index", "count", "sort", "reverse", "copy"):
+    setattr(_Argv, _name, _forward_to_argv(_name))
+del _name
+_sys_argv = _Argv([""])
 
 
 # The server's own signals: its shutdown (SIGINT, SIGTERM, SIGHUP) and a client that went away
@@ -261,7 +315,7 @@ def _setup():
     if "linecache" not in sys.modules:
         sys.meta_path.insert(0, _LinecacheFeeder)
     sys.setswitchinterval(0.001)
-    sys.argv = [""]
+    sys.argv = _sys_argv
     sys.ps1, sys.ps2 = ">>> ", "... "
     # A cell's compiled code is cached by its text: models resend the same cells often.
     global _compiled
@@ -274,10 +328,16 @@ def _setup():
 
 _compiled = {}
 _COMPILE_CACHE_MAX = 512
+_COMPILE_CACHE_MAX_CELL = 256 * 1024  # bytes of source: bigger cells are compiled every time
 _cell_numbers = itertools.count(1)  # next() is atomic under the GIL; += on a global is not
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: code with a top-level await
+_TOP_LEVEL_AWAIT = _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
 def _compile_cell(code, filename):
+    """(body, expr, name, is_async) for a cell: body runs it but its trailing expression, expr
+    evaluates that one (None when the cell does not end with one), name is the filename its
+    code carries, is_async tells that body or expr awaits at top level (as in IPython)."""
     key = (code, filename)
     hit = _compiled.get(key)
     if hit is not None:
@@ -290,15 +350,92 @@ def _compile_cell(code, filename):
     expr = None
     if tree.body and isinstance(tree.body[-1], _ast.Expr):
         last = tree.body.pop()
-        expr = compile(_ast.Expression(last.value), filename, "eval", dont_inherit=True)
-    body = compile(tree, filename, "exec", dont_inherit=True) if tree.body else None
-    if len(_compiled) >= _COMPILE_CACHE_MAX:
-        _compiled.clear()
-    _compiled[key] = hit = (body, expr)
-    # Source lines for tracebacks (and inspect) of code that has no file.
-    if filename.startswith("<"):
-        _remember_source(filename, code)
+        expr = compile(_ast.Expression(last.value), filename, "eval", _TOP_LEVEL_AWAIT, dont_inherit=True)
+    body = compile(tree, filename, "exec", _TOP_LEVEL_AWAIT, dont_inherit=True) if tree.body else None
+    is_async = any(c is not None and c.co_flags & _CO_COROUTINE for c in (body, expr))
+    hit = (body, expr, filename, is_async)
+    if len(code) <= _COMPILE_CACHE_MAX_CELL:
+        if len(_compiled) >= _COMPILE_CACHE_MAX:
+            _compiled.clear()
+        _compiled[key] = hit
     return hit
+
+
+# Source lines of cells, for tracebacks and inspect.getsource of code that has no file. They are
+# kept for recent cells only: every distinct cell kept forever cost ~350 bytes each, without
+# bound (20,000 cells: +8.6 MB). Kept: the last _CELLS_PER_SESSION of each persistent session,
+# the last _CELLS_TRANSIENT of fresh-namespace runs (their functions die with the namespace),
+# and at most _CELLS_TOTAL / _CELL_BYTES_TOTAL in all, least recently run first out. A cell
+# run by several sessions (the compile cache gives identical text one name) stays while one of
+# them keeps it. A cleared or expired session's cells go with it (forget_session).
+_CELLS_PER_SESSION = 200
+_CELLS_TRANSIENT = 50
+_CELLS_TOTAL = 1000
+_CELL_BYTES_TOTAL = 16 * 1024 * 1024
+_cells_lock = threading.Lock()  # the runtime's own code only; never held while user code runs
+_cells = {}        # name -> [source bytes, set of owners], least recently run first
+_owner_cells = {}  # owner (a session id, None for fresh namespaces) -> {name: None}, oldest first
+_cell_bytes = 0
+
+
+def _keep_cell(name, code, owner):
+    global _cell_bytes
+    with _cells_lock:
+        entry = _cells.pop(name, None)
+        if entry is None:
+            entry = [len(code), set()]
+            _cell_bytes += entry[0]
+            _remember_source(name, code)
+        _cells[name] = entry
+        entry[1].add(owner)
+        recent = _owner_cells.get(owner)
+        if recent is None:
+            recent = _owner_cells[owner] = {}
+        recent.pop(name, None)
+        recent[name] = None
+        if len(recent) > (_CELLS_TRANSIENT if owner is None else _CELLS_PER_SESSION):
+            _release_cell(next(iter(recent)), owner)
+        while len(_cells) > _CELLS_TOTAL or (_cell_bytes > _CELL_BYTES_TOTAL and len(_cells) > 1):
+            oldest = next(iter(_cells))
+            if oldest == name:
+                break
+            _forget_cell(oldest)
+
+
+def _release_cell(name, owner):  # _cells_lock held
+    recent = _owner_cells.get(owner)
+    if recent is not None:
+        recent.pop(name, None)
+        if not recent:
+            del _owner_cells[owner]
+    entry = _cells.get(name)
+    if entry is not None:
+        entry[1].discard(owner)
+        if not entry[1]:
+            _forget_cell(name)
+
+
+def _forget_cell(name):  # _cells_lock held
+    global _cell_bytes
+    size, owners = _cells.pop(name)
+    _cell_bytes -= size
+    for owner in owners:
+        recent = _owner_cells.get(owner)
+        if recent is not None:
+            recent.pop(name, None)
+            if not recent:
+                del _owner_cells[owner]
+    _cell_sources.pop(name, None)
+    cache = getattr(sys.modules.get("linecache"), "cache", None)
+    if isinstance(cache, dict):
+        cache.pop(name, None)
+
+
+def forget_session(session_id):
+    """Called by the engine when a persistent session is cleared or expires."""
+    with _cells_lock:
+        for name in list(_owner_cells.get(session_id, ())):
+            _release_cell(name, session_id)
 
 
 # linecache costs milliseconds to import (tokenize, re), which every server start would pay
@@ -363,13 +500,150 @@ def new_namespace():
 
 
 def _user_traceback(exc):
-    """The traceback without this runtime's own frames."""
+    """The traceback as Python prints it, chained exceptions (cause, context, groups) included,
+    without this runtime's own frames and the event loop's plumbing above an async cell."""
     import traceback  # on the first error only: it costs milliseconds at start-up
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != _RUNTIME_FILE]
-    lines = ["Traceback (most recent call last):\n"] if frames else []
-    lines += traceback.format_list(frames)
-    lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines)
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    suspended = getattr(exc, "_pymcp_suspended_at", None)
+    if suspended:  # an interrupted async cell: where it was awaiting
+        te.stack = traceback.StackSummary.extract(iter(suspended))
+        del exc._pymcp_suspended_at
+    todo, seen = [te], set()
+    while todo:  # not recursive: a chain may be long
+        t = todo.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        t.stack = traceback.StackSummary.from_list(_user_frames(t.stack))
+        todo.extend(x for x in (t.__cause__, t.__context__) if x is not None)
+        todo.extend(getattr(t, "exceptions", None) or ())
+    return _text("".join(te.format()))
+
+
+def _user_frames(frames):
+    frames = [f for f in frames if f.filename != _RUNTIME_FILE]
+    aio = sys.modules.get("asyncio")
+    aio_dir = os.path.dirname(getattr(aio, "__file__", "") or "") if aio is not None else ""
+    if aio_dir:  # run_until_complete, Future.result, Task.__step: before the cell's first frame
+        while frames and os.path.dirname(frames[0].filename) == aio_dir:
+            frames.pop(0)
+    return frames
+
+
+def _text(s):
+    """`s` as text the server can send: a lone surrogate becomes \\udXXX."""
+    if s.isascii():  # O(1) in CPython
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# Top-level await: the cell runs as one coroutine on an event loop of its own, in the executing
+# thread (one loop per cell; tasks still pending when the cell ends are cancelled, as asyncio.run
+# does). The loop's waits are cut into 50 ms slices that check for an interrupt, so a time-out or
+# cancellation stops `await asyncio.sleep(100)` at once; the interrupter's exception alone would
+# wait for the loop to wake.
+_selector_class = None
+
+
+def _interruptible_selector(ex):
+    global _selector_class
+    if _selector_class is None:
+        import selectors
+
+        class _Selector(selectors.DefaultSelector):
+            def select(self, timeout=None):
+                if timeout is not None and timeout <= 0:
+                    return super().select(timeout)
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while True:
+                    self.execution.check_interrupt()
+                    step = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+                    if step <= 0:
+                        return []
+                    ready = super().select(step)
+                    if ready:
+                        return ready
+
+        _selector_class = _Selector
+    selector = _selector_class()
+    selector.execution = ex
+    return selector
+
+
+async def _cell_coroutine(body, expr, namespace):
+    if body is not None:
+        started = eval(body, namespace)  # a coroutine when the body awaits, else it just ran
+        if body.co_flags & _CO_COROUTINE:
+            await started
+    if expr is None:
+        return None
+    value = eval(expr, namespace)
+    if expr.co_flags & _CO_COROUTINE:
+        value = await value
+    return value
+
+
+def _suspended_at(coro):
+    """[(frame, line)] of a suspended coroutine and of what it awaits, outermost first."""
+    frames = []
+    while coro is not None and len(frames) < 100:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append((frame, frame.f_lineno))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
+
+
+def _finish_loop(asyncio, loop):
+    """Cancels the tasks the cell left and lets them run their cleanup, as asyncio.run does;
+    after an interrupt only what can run without waiting runs (the selector raises again)."""
+    try:
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    except BaseException:  # noqa: BLE001 - interrupted while cleaning up: the loop closes anyway
+        pass
+
+
+def _execute(ex, body, expr, is_async, namespace):
+    """Runs a compiled cell; returns (value, repr of the value or None). The repr is part of
+    the user's code: it may loop, and must be interruptible too."""
+    loop = asyncio = None
+    if is_async:
+        import asyncio  # before the user-code window: an interrupt must not land in an import
+        loop = asyncio.SelectorEventLoop(_interruptible_selector(ex))
+    try:
+        # Interrupts are posted only while this is set (see Execution::in_user_code).
+        ex.set_in_user_code(True)
+        try:
+            if loop is not None:
+                main = loop.create_task(_cell_coroutine(body, expr, namespace))
+                try:
+                    value = loop.run_until_complete(main)
+                except _pymcp.ExecutionInterrupted as e:
+                    # It lands in the loop's wait; where the cell was waiting is more use.
+                    e._pymcp_suspended_at = _suspended_at(main.get_coro())
+                    raise
+                finally:
+                    _finish_loop(asyncio, loop)
+            else:
+                if body is not None:
+                    exec(body, namespace)
+                value = eval(expr, namespace) if expr is not None else None
+            return value, (None if value is None else repr(value))
+        finally:
+            ex.set_in_user_code(False)
+    finally:
+        if loop is not None:
+            loop.close()
 
 
 def run(ex, code, namespace, filename):
@@ -377,37 +651,93 @@ def run(ex, code, namespace, filename):
     'ok', 'error' or 'interrupted' and error is (type, message, traceback) or None."""
     install()
     token = current.set(ex)
+    script = not filename.startswith("<")
+    # run_script: sys.argv is the script's path and its args, __file__ its path (restored
+    # afterwards in a persistent session, whose later cells are not the script).
+    argv_token = _argv.set((ex.argv or [filename]) if script else [""])
+    owner = ex.cell_owner
+    saved_file = namespace.get("__file__", _MISSING) if script else _MISSING
     try:
         try:
-            body, expr = _compile_cell(code, filename)
-            # Interrupts are posted only between these two calls (see Execution::in_user_code).
-            ex.set_in_user_code(True)
-            try:
-                if body is not None:
-                    exec(body, namespace)
-                value = eval(expr, namespace) if expr is not None else None
-                result = None if value is None else repr(value)
-            finally:
-                ex.set_in_user_code(False)
+            body, expr, name, is_async = _compile_cell(code, filename)
+            if not script:
+                _keep_cell(name, code, owner)
+            if script:
+                namespace["__file__"] = filename
+            value, result = _execute(ex, body, expr, is_async, namespace)
+            if result is not None:
+                result = _text(result)
             if expr is not None and value is not None:
                 namespace["_"] = value
             return ("ok", result, None)
         except _pymcp.ExecutionInterrupted as e:
-            return ("interrupted", None, (ex.interrupt_reason() or "interrupted", str(e), _user_traceback(e)))
+            return ("interrupted", None, (ex.interrupt_reason() or "interrupted", _text(str(e)), _user_traceback(e)))
         except SystemExit as e:
             code_ = e.code
             msg = "SystemExit" if code_ is None else f"SystemExit: {code_}"
-            return ("error", None, ("SystemExit", str(code_) if code_ is not None else "", msg + "\n"))
+            return ("error", None, ("SystemExit", _text(str(code_)) if code_ is not None else "", _text(msg + "\n")))
         except BaseException as e:  # noqa: BLE001 - everything user code raises is reported
             if ex.interrupted():
-                return ("interrupted", None, (ex.interrupt_reason(), str(e), _user_traceback(e)))
-            return ("error", None, (type(e).__name__, str(e), _user_traceback(e)))
+                return ("interrupted", None, (ex.interrupt_reason(), _text(str(e)), _user_traceback(e)))
+            return ("error", None, (type(e).__name__, _text(str(e)), _user_traceback(e)))
     finally:
+        if script and owner is not None:
+            if saved_file is _MISSING:
+                namespace.pop("__file__", None)
+            else:
+                namespace["__file__"] = saved_file
+        _argv.reset(argv_token)
         current.reset(token)
+
+
+_MISSING = object()
 
 
 def count_variables(namespace):
     return sum(1 for k in namespace if not (k.startswith("__") and k.endswith("__")) and k != "mcp")
+
+
+# ---------------------------------------------------------------------------------------------
+# mcp.call's params: values that are not plain JSON types
+
+
+def json_substitute(o):
+    """The JSON-able stand-in the C++ converter (py_json.cpp) uses for a value that is not a
+    plain JSON type, as pandas' to_json does: NaN/NaT/NA -> None, datetime/date/time and
+    Timestamps -> ISO 8601 text, numpy numbers -> int/float/bool, numpy arrays -> lists,
+    Decimal -> int or float. NotImplemented when `o` has no JSON form. Only called for types
+    the C++ fast path does not know, so ordinary params never get here; numpy and pandas are
+    never imported here: a value of theirs means they already are."""
+    t = type(o)
+    module = t.__module__ or ""
+    if module == "numpy":
+        return _numpy_substitute(o)
+    if module.startswith("pandas"):
+        if t.__name__ in ("NaTType", "NAType"):  # before datetime: NaT is a datetime subclass
+            return None
+    dt = sys.modules.get("datetime")
+    if dt is not None and isinstance(o, (dt.datetime, dt.date, dt.time)):
+        return o.isoformat()  # pd.Timestamp too: full precision, the UTC offset kept when aware
+    dec = sys.modules.get("decimal")
+    if dec is not None and isinstance(o, dec.Decimal):
+        if not o.is_finite():
+            return None
+        if o.as_tuple().exponent >= 0 and -2**63 <= o < 2**64:
+            return int(o)
+        return float(o)
+    return NotImplemented
+
+
+def _numpy_substitute(o):
+    kind = getattr(getattr(o, "dtype", None), "kind", "")
+    if getattr(o, "ndim", 0) > 0:  # an array
+        # datetime64 and timedelta64 element by element: tolist() would give nanoseconds as ints
+        return list(o) if kind in "Mm" else o.tolist()
+    if kind == "M":  # datetime64: NaT != NaT, like NaN
+        return None if o != o else str(o)
+    if kind in "biufO":  # numbers, bools, and what a 0-d object array holds
+        return o.item()
+    return NotImplemented  # complex, timedelta64, bytes_, void
 
 
 # ---------------------------------------------------------------------------------------------

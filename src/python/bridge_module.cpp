@@ -84,7 +84,8 @@ py::object call_tool(const std::string& name, py::object params) {
     if (execution) {
         execution->record_call({name, ms, is_error});
         if (execution->interrupted()) {
-            PyErr_SetString(g_interrupted, ("interrupted while calling tool '" + name + "'").c_str());
+            PyErr_SetString(g_interrupted,
+                            ("interrupted while calling tool '" + Execution::bounded_tool_name(name) + "'").c_str());
             throw py::error_already_set();
         }
     }
@@ -204,7 +205,32 @@ py::list list_tools(py::object server) {
     return out;
 }
 
+// Execution.write(stream, text): text as UTF-8. A str UTF-8 cannot encode (a lone surrogate, as
+// in print('\ud800')) is written as Python's own stdout does with errors='backslashreplace'
+// ("\ud800"), instead of failing the print. The usual case costs no copy on the Python side.
+bool write_text(Execution& execution, int stream, py::handle text) {
+    if (!PyUnicode_Check(text.ptr()))
+        throw py::type_error(std::string("write() argument must be str, not ") + Py_TYPE(text.ptr())->tp_name);
+    Py_ssize_t size = 0;
+    if (const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size))
+        return execution.write(stream, std::string_view(utf8, static_cast<size_t>(size)));
+    PyErr_Clear();
+    auto bytes = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(text.ptr(), "utf-8", "backslashreplace"));
+    if (!bytes) throw py::error_already_set();
+    return execution.write(stream, std::string_view(PyBytes_AS_STRING(bytes.ptr()),
+                                                    static_cast<size_t>(PyBytes_GET_SIZE(bytes.ptr()))));
+}
+
 }  // namespace
+
+void forget_session_cells(const std::string& session_id) {
+    py::gil_scoped_acquire gil;
+    try {
+        py::module_::import("_pymcp_runtime").attr("forget_session")(session_id);
+    } catch (const py::error_already_set&) {
+        // Only source lines for tracebacks are at stake: never worth failing a clear_session.
+    }
+}
 
 void set_registry(mcp::ToolRegistry* registry) { g_registry = registry; }
 
@@ -234,7 +260,7 @@ PYBIND11_EMBEDDED_MODULE(_pymcp, m) {
                                   PyExc_BaseException, nullptr);
     m.attr("ExecutionInterrupted") = py::reinterpret_borrow<py::object>(pymcp::bridge::g_interrupted);
     py::class_<Execution, std::shared_ptr<Execution>>(m, "Execution")
-        .def("write", [](Execution& e, int stream, const std::string& s) { return e.write(stream, s); })
+        .def("write", &pymcp::bridge::write_text)
         .def("sleep",
              [](Execution& e, double seconds) {
                  if (seconds < 0) throw py::value_error("sleep length must be non-negative");
@@ -258,7 +284,13 @@ PYBIND11_EMBEDDED_MODULE(_pymcp, m) {
         .def("interrupted", &Execution::interrupted)
         .def("set_in_user_code", &Execution::set_in_user_code)
         .def("interrupt_reason", &Execution::interrupt_reason)
-        .def_property_readonly("session_id", &Execution::session_id);
+        .def_property_readonly("session_id", &Execution::session_id)
+        // Whose cell sources the runtime keeps: the session for persistent runs, None otherwise.
+        .def_property_readonly("cell_owner",
+                               [](const Execution& e) -> py::object {
+                                   return e.persistent() ? py::object(py::str(e.session_id())) : py::object(py::none());
+                               })
+        .def_property_readonly("argv", [](const Execution& e) { return e.argv(); });
 }
 
 PYBIND11_EMBEDDED_MODULE(mcp, m) {

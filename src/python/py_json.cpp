@@ -16,33 +16,73 @@ constexpr int kMaxDepth = 200;
 
 // The path is only turned into text when something fails.
 struct PathStep {
-    PyObject* key;  // a str key, or nullptr for an index
+    PyObject* key;  // a dict key (borrowed from the dict being walked), or nullptr for an index
     Py_ssize_t index;
 };
+
+std::string repr_of(PyObject* o) {
+    PyObject* r = PyObject_Repr(o);
+    if (!r) {
+        PyErr_Clear();
+        return "?";
+    }
+    const char* s = PyUnicode_AsUTF8(r);
+    std::string out = s ? s : "?";
+    if (!s) PyErr_Clear();
+    Py_DECREF(r);
+    return out;
+}
 
 std::string render_path(const char* root, const std::vector<PathStep>& path) {
     std::string out = root;
     for (const auto& s : path) {
-        if (s.key) {
-            Py_ssize_t n;
-            const char* k = PyUnicode_AsUTF8AndSize(s.key, &n);
-            if (!k) {
-                PyErr_Clear();
-                out += "[?]";
-            } else {
-                out += "['" + std::string(k, n) + "']";
-            }
-        } else {
+        if (!s.key) {
             out += "[" + std::to_string(s.index) + "]";
+            continue;
+        }
+        Py_ssize_t n;
+        const char* k = PyUnicode_Check(s.key) ? PyUnicode_AsUTF8AndSize(s.key, &n) : nullptr;
+        if (k) {
+            out += "['" + std::string(k, n) + "']";
+        } else {
+            PyErr_Clear();
+            out += '[';
+            out += repr_of(s.key);
+            out += ']';
         }
     }
     return out;
+}
+
+// _pymcp_runtime.json_substitute, looked up once (GIL held; Python is never finalised), or
+// nullptr when the runtime is not loaded.
+PyObject* substitute_function() {
+    static PyObject* fn = [] {
+        PyObject* module = PyImport_ImportModule("_pymcp_runtime");
+        PyObject* f = module ? PyObject_GetAttrString(module, "json_substitute") : nullptr;
+        Py_XDECREF(module);
+        if (!f) PyErr_Clear();
+        return f;
+    }();
+    return fn;
+}
+
+// What to try instead, for a type with no JSON form.
+std::string hint_for(PyObject* o) {
+    const std::string name = Py_TYPE(o)->tp_name;
+    if (name.find("imedelta") != std::string::npos)
+        return "; a duration has no single JSON form: pass td.total_seconds() or str(td)";
+    if (PyObject_HasAttrString(o, "to_dict")) return "; convert it first, e.g. .to_dict('records') or .to_dict()";
+    if (PyObject_HasAttrString(o, "tolist")) return "; convert it first with .tolist()";
+    return "";
 }
 
 class Walker {
 public:
     explicit Walker(const char* root) : root_(root) {}
 
+    // Exact builtin types are tested first, so ordinary params never pay for the slow path
+    // (substitute) that numpy, pandas, datetime and Decimal values take.
     json walk(PyObject* o) {
         if (o == Py_None) return nullptr;
         if (o == Py_True) return true;
@@ -51,9 +91,7 @@ public:
         if (PyLong_Check(o)) return integer_of(o);
         if (PyFloat_Check(o)) {
             double d = PyFloat_AS_DOUBLE(o);
-            if (!std::isfinite(d))
-                throw py::value_error(std::string(std::isnan(d) ? "NaN" : "Infinity") + " at " + here() +
-                                      " is not valid JSON");
+            if (!std::isfinite(d)) return nullptr;  // NaN and Infinity are null, as in pandas' to_json
             return d;
         }
         if (static_cast<int>(path_.size()) >= kMaxDepth)
@@ -63,11 +101,8 @@ public:
             PyObject *k, *v;
             Py_ssize_t pos = 0;
             while (PyDict_Next(o, &pos, &k, &v)) {
-                if (!PyUnicode_Check(k))
-                    throw py::type_error("dict key " + repr_of(k) + " at " + here() +
-                                         " is not a str (JSON object keys are strings)");
                 path_.push_back({k, 0});
-                obj[string_of(k)] = walk(v);
+                obj[PyUnicode_Check(k) ? string_of(k) : key_of(k)] = walk(v);
                 path_.pop_back();
             }
             return obj;
@@ -84,24 +119,57 @@ public:
             }
             return arr;
         }
-        throw py::type_error("Object of type " + std::string(Py_TYPE(o)->tp_name) + " at " + here() +
-                             " is not JSON serializable (use dict, list, tuple, str, int, float, bool or None)");
+        return walk_substitute(o);
     }
 
 private:
     std::string here() const { return render_path(root_, path_); }
 
-    static std::string repr_of(PyObject* o) {
-        PyObject* r = PyObject_Repr(o);
-        if (!r) {
-            PyErr_Clear();
-            return "?";
+    // A new reference to the runtime's JSON-able stand-in for `o`, or nullptr when it has none.
+    PyObject* substitute(PyObject* o) {
+        PyObject* fn = substitute_function();
+        if (!fn) return nullptr;
+        PyObject* sub = PyObject_CallOneArg(fn, o);
+        if (!sub) throw py::error_already_set();
+        if (sub == Py_NotImplemented || Py_TYPE(sub) == Py_TYPE(o)) {  // the latter: it would never end
+            Py_DECREF(sub);
+            return nullptr;
         }
-        const char* s = PyUnicode_AsUTF8(r);
-        std::string out = s ? s : "?";
-        if (!s) PyErr_Clear();
-        Py_DECREF(r);
+        return sub;
+    }
+
+    json walk_substitute(PyObject* o) {
+        auto sub = py::reinterpret_steal<py::object>(substitute(o));
+        if (!sub)
+            throw py::type_error("Object of type " + std::string(Py_TYPE(o)->tp_name) + " at " + here() +
+                                 " is not JSON serializable (JSON takes dict, list, tuple, str, int, float, bool, None, "
+                                 "and numpy/pandas numbers, arrays, datetimes, NaN/NaT/NA, Decimal)" + hint_for(o));
+        if (++substitutions_ > kMaxDepth)
+            throw py::value_error("value nested deeper than " + std::to_string(kMaxDepth) + " levels at " + here());
+        json out = walk(sub.ptr());
+        --substitutions_;
         return out;
+    }
+
+    // A dict key that is not a str, as json.dumps writes it: int, float, bool and None as their
+    // JSON text, other scalars (numpy numbers, datetimes) through their stand-in.
+    std::string key_of(PyObject* k) {
+        if (k == Py_True) return "true";
+        if (k == Py_False) return "false";
+        if (k == Py_None) return "null";
+        if (PyLong_Check(k)) return integer_of(k).dump();
+        if (PyFloat_Check(k)) {
+            double d = PyFloat_AS_DOUBLE(k);
+            if (std::isnan(d)) return "NaN";
+            if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+            return repr_of(k);
+        }
+        auto sub = py::reinterpret_steal<py::object>(substitute(k));
+        if (sub && (PyUnicode_Check(sub.ptr()) || PyLong_Check(sub.ptr()) || PyFloat_Check(sub.ptr()) || sub.is_none()))
+            return PyUnicode_Check(sub.ptr()) ? string_of(sub.ptr()) : key_of(sub.ptr());
+        throw py::type_error("dict key " + repr_of(k) + " at " + here() +
+                             " cannot be a JSON object key (keys are strings; str, int, float, bool and None keys "
+                             "are written as text)");
     }
 
     std::string string_of(PyObject* o) {
@@ -130,6 +198,7 @@ private:
 
     const char* root_;
     std::vector<PathStep> path_;
+    int substitutions_ = 0;  // stand-ins being walked, nested
 };
 
 }  // namespace

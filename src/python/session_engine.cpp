@@ -487,6 +487,7 @@ void SessionEngine::submit(const ExecRequest& request, const mcp::CallContext& c
     auto job = std::make_shared<Job>();
     job->request = request;
     job->execution = std::make_shared<Execution>(request.session_id, request.persistent, request.max_output, context);
+    job->execution->set_argv(request.argv);
     job->completion = std::move(done);
     std::weak_ptr<Job> weak = job;
     job->on_cancel = context.cancellation().on_cancel([this, weak] {
@@ -552,6 +553,7 @@ std::optional<size_t> SessionEngine::clear_session(const std::string& session_id
         counted = session->variables;
         busy = session->draining;
     }
+    bridge::forget_session_cells(session_id);
     if (busy) return counted;  // its globals go when the running code returns
     py::gil_scoped_acquire gil;
     if (session->globals.object) {
@@ -603,6 +605,7 @@ void SessionEngine::expire_idle_sessions() {
             }
         }
     }
+    for (const auto& s : expired) bridge::forget_session_cells(s->id);
 }
 
 }  // namespace pymcp::python

@@ -1,7 +1,9 @@
 #include "python_mcp/tools/python_tool.hpp"
 
+#include "python_mcp/support/paths.hpp"
 #include "python_mcp/support/time_format.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <map>
@@ -17,6 +19,121 @@ const char* const kOperations[] = {"execute",   "save_script",   "load_script", 
                                    "run_script", "clear_session", "list_sessions", "readme"};
 
 
+// The fields each operation reads, besides `operation` and `tool_unlock_token`, which every one
+// takes. A field no operation has is refused, naming the operation's fields: a misspelled
+// "persistant": true silently ignored would lose the session's state without a word. A field of
+// another operation is accepted and ignored (the original tool ignored them, and scripts written
+// for it may send them; execute and run_script say so in a note). `cwd` and `env` (fields of
+// later versions of the original tool) are accepted too, but not applied (kNotApplied); `argv`
+// is the original's name for `args`.
+const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFields = {
+    {"execute", {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "cwd", "env"}},
+    {"run_script",
+     {"filename", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "args", "argv", "cwd", "env"}},
+    {"save_script", {"filename", "code"}},
+    {"load_script", {"filename"}},
+    {"delete_script", {"filename"}},
+    {"list_scripts", {}},
+    {"clear_session", {"session_id"}},
+    {"list_sessions", {}},
+    {"readme", {}},  // takes any field of the tool: it only returns the documentation
+};
+
+const char* const kNotApplied =
+    " accepted for compatibility with the original tool but not applied: the working directory and "
+    "os.environ belong to the whole server process, shared by every session running at the same time. "
+    "Use os.chdir() / os.environ in the code if you need them.";
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+bool tool_field(std::string_view name) {
+    if (name == "operation" || name == "tool_unlock_token") return true;
+    for (const auto& [op, fields] : kOperationFields)
+        if (std::find(fields.begin(), fields.end(), name) != fields.end()) return true;
+    return false;
+}
+
+// Throws ToolError for a field the tool does not have, naming the fields `op` takes; returns the
+// tool's fields that `op` does not use (accepted, ignored).
+std::vector<std::string> check_fields(const json& input, const std::string& op) {
+    std::vector<std::string> unused;
+    auto known = kOperationFields.find(op);
+    if (known == kOperationFields.end() || !input.is_object()) return unused;
+    const auto& fields = known->second;
+    for (auto it = input.begin(); it != input.end(); ++it) {
+        const std::string& name = it.key();
+        if (name == "operation" || name == "tool_unlock_token") continue;
+        if (std::find(fields.begin(), fields.end(), name) != fields.end()) continue;
+        if (tool_field(name)) {
+            if (!it->is_null() && op != "readme") unused.push_back(name);
+            continue;
+        }
+        std::string list = "operation";
+        std::string guess;
+        size_t best = 3;  // a guess needs at most 2 edits
+        for (const auto& f : fields) {
+            list += ", " + f;
+            size_t d = edit_distance(name, f);
+            if (d < best && d < f.size()) best = d, guess = f;
+        }
+        list += ", tool_unlock_token";
+        std::string message = "unknown field '" + quoted_name(name) + "' for operation " + op;
+        if (!guess.empty()) message += " (did you mean '" + guess + "'?)";
+        throw ToolError(message + ". The fields of " + op + " are: " + list + ". Nothing was done.");
+    }
+    return unused;
+}
+
+// sys.argv for run_script: the script's path, then `args` (or the original's name, `argv`).
+std::vector<std::string> script_argv(const json& input, const std::string& path) {
+    std::vector<std::string> argv{path};
+    const json* args = nullptr;
+    std::string key;
+    for (const char* k : {"args", "argv"}) {
+        auto it = input.find(k);
+        if (it == input.end() || it->is_null()) continue;
+        if (args) throw ToolError("give 'args' or 'argv' (the same thing), not both");
+        args = &*it;
+        key = k;
+    }
+    if (!args) return argv;
+    if (!args->is_array()) throw ToolError("'" + key + "' must be a list of strings: the script's sys.argv[1:]");
+    for (const auto& a : *args) {
+        if (!a.is_string())
+            throw ToolError("'" + key + "' must be a list of strings: item " + std::to_string(argv.size() - 1) +
+                            " is " + a.type_name());
+        argv.push_back(a.get<std::string>());
+    }
+    return argv;
+}
+
+// Error text is bounded like output: past `limit` bytes, the head and the tail with a marker (a
+// message quoting a 1 MB tool name must not make a 3 MB response). Cut on UTF-8 boundaries.
+std::string bounded(const std::string& text, size_t limit, bool& cut) {
+    if (text.size() <= limit) return text;
+    cut = true;
+    const auto boundary = [&](size_t i) {
+        while (i > 0 && i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) --i;
+        return i;
+    };
+    size_t head = boundary(limit / 2);
+    size_t tail = boundary(text.size() - limit / 2);
+    return text.substr(0, head) + "\n... [" + std::to_string(tail - head) + " bytes cut] ...\n" + text.substr(tail);
+}
+
 json nullable(const char* type) { return json{{"type", json::array({type, "null"})}}; }
 
 json input_schema() {
@@ -31,6 +148,10 @@ json input_schema() {
         {"filename", {{"type", "string"}, {"description", "Script name for save/load/delete/run_script, e.g. 'report.py' ('.py' is added when missing)."}}},
         {"timeout", {{"type", "number"}, {"exclusiveMinimum", 0}, {"description", "Seconds before the code is interrupted (default: the server's --timeout)."}}},
         {"max_output", {{"type", "integer"}, {"minimum", 64}, {"description", "Bytes of stdout and of stderr kept (head and tail) before the middle is cut (default: the server's --max-output)."}}},
+        {"args", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "run_script: the script's arguments, its sys.argv[1:] (sys.argv[0] is its path). 'argv' is accepted as the same."}}},
+        {"argv", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "The original tool's name for 'args'."}}},
+        {"cwd", {{"type", "string"}, {"description", "Accepted for compatibility with the original tool, not applied (the working directory is shared by all sessions); the result says so."}}},
+        {"env", {{"type", "object"}, {"description", "Accepted for compatibility with the original tool, not applied (os.environ is shared by all sessions); the result says so."}}},
         {"tool_unlock_token", {{"type", "string"}, {"description", "Accepted for compatibility; required only when the server runs with --require-unlock-token (see the readme)."}}}};
     json schema{{"type", "object"}, {"properties", fields}};
     schema["properties"]["input"] = {{"type", "object"},
@@ -47,7 +168,7 @@ json output_schema() {
     json omitted{{"type", "array"},
                  {"items", {{"type", "object"}, {"properties", {{"tool", {{"type", "string"}}}, {"calls", {{"type", "integer"}}}, {"errors", {{"type", "integer"}}}, {"total_ms", {{"type", "number"}}}}}}}};
     return json{{"type", "object"},
-                {"description", "execute/run_script: stdout, stderr, result, success, error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool). Script and session operations: their own fields."},
+                {"description", "execute/run_script: stdout, stderr, result, success, error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool), note (when something in the call was not done as asked, e.g. a fresh namespace although the named session is persistent). Script and session operations: their own fields."},
                 {"properties",
                  {{"stdout", {{"type", "string"}}},
                   {"stderr", {{"type", "string"}}},
@@ -62,6 +183,7 @@ json output_schema() {
                   {"still_running", {{"type", "boolean"}}},
                   {"mcp_calls", calls},
                   {"mcp_calls_omitted", omitted},
+                  {"note", {{"type", "string"}}},
                   {"filename", {{"type", "string"}}},
                   {"path", {{"type", "string"}}},
                   {"size", {{"type", "integer"}}},
@@ -86,7 +208,7 @@ const char* const kDescription =
     "delete_script, run_script, clear_session, list_sessions, readme (full documentation). Arguments are "
     "accepted plain or wrapped as {\"input\": {...}}.";
 
-std::string text_block(const python::ExecOutcome& o) {
+std::string text_block(const python::ExecOutcome& o, const std::string& note) {
     std::string text;
     if (!o.out.text.empty()) text += o.out.text;
     if (!o.err.text.empty()) {
@@ -107,6 +229,7 @@ std::string text_block(const python::ExecOutcome& o) {
         }
     }
     if (text.empty()) text = "(no output)";
+    if (!note.empty()) text += (text.back() == '\n' ? "" : "\n") + std::string("[note] ") + note + "\n";
     return text;
 }
 
@@ -188,10 +311,14 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
                             "delete_script, run_script, clear_session, list_sessions, readme");
         op = "execute";
     }
-    if (op == "readme") return mcp::tool_result(options_.readme, json{{"readme", options_.readme}});
     if (std::find(std::begin(kOperations), std::end(kOperations), op) == std::end(kOperations))
-        throw ToolError("unknown operation '" + op + "': use one of execute, save_script, load_script, list_scripts, "
-                        "delete_script, run_script, clear_session, list_sessions, readme");
+        throw ToolError("unknown operation '" + quoted_name(op) + "': use one of execute, save_script, load_script, "
+                        "list_scripts, delete_script, run_script, clear_session, list_sessions, readme");
+    if (op == "readme") {
+        (void)check_fields(input, op);
+        return mcp::tool_result(options_.readme, json{{"readme", options_.readme}});
+    }
+    (void)check_fields(input, op);  // execute and run_script report unused fields in their note
     options_.gate.check(input, options_.readme);
 
     if (op == "execute") return execute(input, require_string(input, "code", "for execute"), "", context);
@@ -254,6 +381,7 @@ python::ExecRequest PythonTool::make_request(const json& input, const std::strin
     python::ExecRequest req;
     req.code = code;
     req.filename = filename;
+    if (!filename.empty()) req.argv = script_argv(input, filename);
     req.session_id = get_string(input, "session_id").value_or("default");
     if (req.session_id.empty()) req.session_id = "default";
     req.persistent = get_bool(input, "persistent").value_or(false);
@@ -275,10 +403,35 @@ python::ExecRequest PythonTool::make_request(const json& input, const std::strin
     return req;
 }
 
-json PythonTool::format(const python::ExecRequest& req, const python::ExecOutcome& o) {
+std::string PythonTool::notes_for(const json& input, const python::ExecRequest& req) const {
+    std::string note;
+    const char* op = req.filename.empty() ? "execute" : "run_script";
+    for (const auto& name : check_fields(input, op))
+        note += "'" + name + "' is not used by " + op + " and was ignored. ";
+    const bool cwd = input.contains("cwd") && !input["cwd"].is_null();
+    const bool env = input.contains("env") && !input["env"].is_null();
+    if (cwd || env) note += std::string(cwd && env ? "'cwd' and 'env' are" : cwd ? "'cwd' is" : "'env' is") + kNotApplied;
+    if (!req.persistent && input.contains("session_id") && !input["session_id"].is_null()) {
+        auto sessions = engine_.list_sessions();
+        if (std::any_of(sessions.begin(), sessions.end(), [&](const auto& s) { return s.id == req.session_id; }))
+            note += std::string(note.empty() || note.back() == ' ' ? "" : " ") + "Session '" + req.session_id +
+                    "' is a persistent session, but this call ran in a fresh namespace because 'persistent' was not "
+                    "true: it did not see the session's variables and nothing it defined was kept. Pass "
+                    "\"persistent\": true to run in the session.";
+    }
+    while (!note.empty() && note.back() == ' ') note.pop_back();
+    return note;
+}
+
+json PythonTool::format(const python::ExecRequest& req, python::ExecOutcome o, const std::string& note) {
     using Status = python::ExecOutcome::Status;
     const bool success = o.status == Status::Ok;
     const auto ms = [](double v) { return std::round(v * 1000) / 1000; };
+    bool error_cut = false;
+    if (o.error) {
+        o.error->message = bounded(o.error->message, req.max_output, error_cut);
+        o.error->traceback = bounded(o.error->traceback, req.max_output, error_cut);
+    }
     // Every object's keys are appended in ascending order (see append_field).
     json error = nullptr;
     if (o.error) {
@@ -311,6 +464,7 @@ json PythonTool::format(const python::ExecRequest& req, const python::ExecOutcom
         }
         append_field(structured, "mcp_calls_omitted", std::move(omitted));
     }
+    if (!note.empty()) append_field(structured, "note", note);
     append_field(structured, "persistent", req.persistent);
     append_field(structured, "result", o.result ? json(*o.result) : json(nullptr));
     append_field(structured, "session_id", req.session_id);
@@ -319,15 +473,17 @@ json PythonTool::format(const python::ExecRequest& req, const python::ExecOutcom
     if (o.still_running) append_field(structured, "still_running", true);
     append_field(structured, "success", success);
     append_field(structured, "timed_out", o.status == Status::TimedOut);
-    append_field(structured, "truncated", o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0);
-    return mcp::tool_result(text_block(o), std::move(structured), !success);
+    append_field(structured, "truncated",
+                 o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0 || error_cut);
+    return mcp::tool_result(text_block(o, note), std::move(structured), !success);
 }
 
 json PythonTool::execute(const json& input, const std::string& code, const std::string& filename,
                          mcp::CallContext& context) {
     auto req = make_request(input, code, filename, context);
+    std::string note = notes_for(input, req);
     try {
-        return format(req, engine_.execute(req, context));
+        return format(req, engine_.execute(req, context), note);
     } catch (const python::EngineError& e) {
         throw ToolError(e.what());
     }
@@ -347,10 +503,13 @@ bool PythonTool::submit_execute(const mcp::ToolCall& call) {
     const json& input = fields.fields();
     std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
     if (op != "execute") return false;  // the other operations touch files or the GIL: not on this thread
+    (void)check_fields(input, op);
     options_.gate.check(input, options_.readme);
     auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
+    std::string note = notes_for(input, req);
     try {
-        engine_.submit(req, context, [req, call](python::ExecOutcome o) { call.done(format(req, o)); });
+        engine_.submit(req, context,
+                       [req, call, note](python::ExecOutcome o) { call.done(format(req, std::move(o), note)); });
     } catch (const python::EngineError& e) {
         throw ToolError(e.what());
     }

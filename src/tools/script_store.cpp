@@ -39,9 +39,15 @@ ScriptStore::ScriptStore(fs::path directory) : directory_(std::move(directory)) 
 std::string ScriptStore::normalize(const std::string& name) const {
     std::string n = name;
     if (n.size() < 3 || n.compare(n.size() - 3, 3, ".py") != 0) n += ".py";
-    std::string problem = check_plain_file_name(n);
-    if (problem.empty() && n.size() > kMaxScriptNameBytes)
-        problem = "the name is longer than " + std::to_string(kMaxScriptNameBytes) + " bytes";
+    // Checked before the general rules, so that an empty name is called empty (not ".py", a
+    // hidden file) and every long name is quoted the one limit that applies to scripts.
+    std::string problem;
+    if (name.empty())
+        problem = "the name is empty";
+    else if (n.size() > kMaxScriptNameBytes)
+        problem = "the name is longer than " + std::to_string(kMaxScriptNameBytes) + " bytes (with '.py')";
+    else
+        problem = check_plain_file_name(n);
     if (!problem.empty())
         throw ToolError("invalid script name '" + quoted_name(name) + "': " + problem +
                         ". Script names are plain file names like 'report.py' inside the scripts folder.");

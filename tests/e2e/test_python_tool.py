@@ -730,7 +730,7 @@ def test_mcp_call_takes_its_arguments_by_position_or_keyword_and_refuses_wrong_o
         "mcp.call('sqlite', parms={})": "unexpected keyword argument 'parms'",
         "mcp.call('sqlite', name='sqlite')": "multiple values for argument 'name'",
         "mcp.call('sqlite', [1])": "params must be a dict, not list",
-        "mcp.call('sqlite', {'sql': float('nan')})": "NaN at params['sql'] is not valid JSON",
+        "mcp.call('sqlite', {'sql': {1, 2}})": "Object of type set at params['sql'] is not JSON serializable",
     }
     for code, message in wrong.items():
         sc = structured(run(server, code))

@@ -710,11 +710,10 @@ TEST_F(SessionEngineTest, ParamsThatAreNotJsonRaiseNamingThePath) {
     };
     const Case cases[] = {
         {"{'a': {1, 2}}", "TypeError", "params['a']"},
-        {"{'rows': [1, {'bad': float('nan')}]}", "ValueError", "params['rows'][1]['bad']"},
-        {"{'x': float('inf')}", "ValueError", "params['x']"},
+        {"{'rows': [1, {'bad': 1j}]}", "TypeError", "params['rows'][1]['bad']"},
         {"{'big': 2**70}", "ValueError", "params['big']"},
         {"{'neg': -2**70}", "ValueError", "params['neg']"},
-        {"{'d': {1: 'int key'}}", "TypeError", "params['d']"},
+        {"{'d': {(1, 2): 'tuple key'}}", "TypeError", "params['d']"},
         {"{'o': object()}", "TypeError", "params['o']"},
         {"{'b': b'bytes'}", "TypeError", "params['b']"},
         {"{'s': '\\ud800'}", "ValueError", "params['s']"},

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <string>
 
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/python/execution.hpp"
@@ -19,6 +20,10 @@ void attach_runtime();
 
 // The BaseException subclass posted to interrupt an execution.
 PyObject* execution_interrupted_type();
+
+// Drops what the runtime keeps for a persistent session's cells (their source lines): the
+// engine calls it when the session is cleared or expires. Takes the GIL; never throws.
+void forget_session_cells(const std::string& session_id);
 
 pybind11::object wrap_execution(const std::shared_ptr<python::Execution>& execution);
 

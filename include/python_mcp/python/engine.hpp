@@ -26,6 +26,7 @@ struct ExecRequest {
     std::chrono::milliseconds timeout{60000};
     size_t max_output = 64 * 1024;  // per stream, bytes
     std::string filename;           // shown in tracebacks; a script's path for run_script
+    std::vector<std::string> argv;  // run_script: sys.argv while it runs (its path, then its args)
 };
 
 struct ExecError {

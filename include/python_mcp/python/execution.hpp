@@ -26,9 +26,15 @@ public:
     Execution(std::string session_id, bool persistent, size_t max_output, const mcp::CallContext& request);
 
     const std::string& session_id() const { return session_id_; }
+    bool persistent() const { return persistent_; }
     // The session name nested calls report as their caller: the session for persistent runs; a
     // name no session can have for fresh-namespace runs, which block no session.
     const std::string& caller_session() const { return caller_session_; }
+
+    // run_script: sys.argv for the script (its path, then its args); empty for execute. Set
+    // before the run starts, read only by it.
+    void set_argv(std::vector<std::string> argv) { argv_ = std::move(argv); }
+    const std::vector<std::string>& argv() const { return argv_; }
 
     OutputBuffer& out() { return out_; }
     OutputBuffer& err() { return err_; }
@@ -54,8 +60,16 @@ public:
     mcp::CallContext nested_context() const { return request_.nested(token_, caller_session_); }
     // The first kLoggedCalls calls are kept one by one, later ones only counted per tool: a loop
     // of a million mcp.calls must neither grow memory nor flood the response (and the model's
-    // context) with a million identical records.
+    // context) with a million identical records. Every part is bounded: a tool name longer than
+    // kMaxToolNameBytes is cut (with a marker saying how much), and past kMaxTallies distinct
+    // tools the rest are counted together under kOtherTools, so 20 calls naming a 1 MB tool, or
+    // a million calls naming a million tools, still make a small record.
     static constexpr size_t kLoggedCalls = 20;
+    static constexpr size_t kMaxToolNameBytes = 200;
+    static constexpr size_t kMaxTallies = 20;
+    static constexpr const char* kOtherTools = "(other tools)";
+    // `name` cut to kMaxToolNameBytes on a UTF-8 boundary, with "... [N more bytes]" when cut.
+    static std::string bounded_tool_name(const std::string& name);
     void record_call(mcp::NestedCallRecord record);
     std::vector<mcp::NestedCallRecord> take_calls();
     std::vector<mcp::NestedCallTally> take_omitted_calls();
@@ -65,7 +79,9 @@ public:
 
 private:
     const std::string session_id_;
+    const bool persistent_;
     const std::string caller_session_;
+    std::vector<std::string> argv_;
     OutputBuffer out_;
     OutputBuffer err_;
     mcp::CallContext request_;
@@ -75,7 +91,7 @@ private:
     std::atomic<bool> in_user_code_{false};
     std::mutex calls_mutex_;
     std::vector<mcp::NestedCallRecord> calls_;    // GUARDED_BY(calls_mutex_)
-    std::vector<mcp::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); few tools, in first-call order
+    std::vector<mcp::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); <= kMaxTallies + 1, first-call order
 };
 
 }  // namespace pymcp::python

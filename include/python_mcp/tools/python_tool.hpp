@@ -41,7 +41,10 @@ private:
     bool submit_execute(const mcp::ToolCall& call);
     python::ExecRequest make_request(const mcp::json& input, const std::string& code, const std::string& filename,
                                      const mcp::CallContext& context) const;
-    static mcp::json format(const python::ExecRequest& request, const python::ExecOutcome& outcome);
+    // What the result must say about the call beyond the outcome ("" when nothing): fields
+    // accepted but not applied, a fresh namespace although the named session is persistent.
+    std::string notes_for(const mcp::json& input, const python::ExecRequest& request) const;
+    static mcp::json format(const python::ExecRequest& request, python::ExecOutcome outcome, const std::string& note);
     mcp::json execute(const mcp::json& input, const std::string& code, const std::string& filename,
                       mcp::CallContext& context);
     std::string summarize_tools(const mcp::ToolRegistry& registry) const;

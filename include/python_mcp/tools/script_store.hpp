@@ -1,9 +1,9 @@
 #pragma once
 // Saved Python scripts: UTF-8 .py files in one folder (--scripts-dir).
 //
-// Names are checked before any path is built (no separators, no '..', no hidden files, no
-// look-alike characters, at most 239 bytes with '.py', which is added when missing) and a resolved path must stay inside the
-// folder, so a name can never reach another file. Saves are atomic (temporary file, fsync,
+// Names are checked before any path is built (not empty, at most 239 bytes with '.py', which is
+// added when missing; no separators, no '..', no hidden files, no look-alike characters) and a
+// resolved path must stay inside the folder, so a name can never reach another file. Saves are atomic (temporary file, fsync,
 // rename). Thread-safe: every operation is a single filesystem step on its own file.
 // Operations throw mcp::ToolError with a message naming the rule or the failure.
 
