@@ -64,6 +64,14 @@ private:
     json data_;
 };
 
+// The part of a server's recent stderr that explains a failure, for error messages:
+// "; stderr: <line> | <line> ...", or "" when there is nothing to show. Noise is skipped (blank
+// lines, `npm notice` and `npm warn` lines, which npx prints after the real error); lines that
+// look like errors (error, ENOENT, cannot, not found, denied, fatal, exception, ...) are shown,
+// the first few and the last; without any, the last few lines. Each line is shortened to 300
+// bytes.
+std::string stderr_excerpt(const std::vector<std::string>& tail);
+
 struct ProgressUpdate {
     double progress = 0;
     double total = -1;  // -1 when the server gave none
@@ -74,7 +82,11 @@ struct McpClientOptions {
     std::string name;  // the server's name, in logs and messages
     size_t max_line_bytes = 64u << 20;
     size_t max_stderr_line_bytes = 64u << 10;
-    size_t stderr_tail_lines = 20;
+    size_t stderr_tail_lines = 64;           // kept for error messages, each cut to 1 KiB
+    // Nesting a message from the server may have; a deeper answer fails its request at once.
+    // Parsing recurses: 4096 levels take about 1 MiB of the reader's stack in a release build
+    // (a few MiB under AddressSanitizer), well inside the 8 MiB threads get.
+    size_t max_depth = 4096;
     // On the reader thread, no lock held.
     std::function<void()> on_tools_changed;
     // On the reader thread (or the thread that called close()), exactly once, when the
