@@ -78,20 +78,24 @@ def test_deep_answers_are_accepted_and_too_deep_ones_fail_at_once(spawn, tmp_pat
     s = start(spawn, tmp_path)
     sc = ok(s, """
 import time
-r = mcp.call('tiny.deep', {'levels': 1000})
-v, depth = r['structuredContent']['v'], 4
-while v:
-    v, depth = v[0], depth + 1
+depths = []
+for levels in (1000, 2048):  # 2048: the limit
+    r = mcp.call('tiny.deep', {'levels': levels})
+    v, depth = r['structuredContent']['v'], 4
+    while v:
+        v, depth = v[0], depth + 1
+    depths.append(depth)
+    del r, v
 t0 = time.monotonic()
 try:
     mcp.call('tiny.deep', {'levels': 100000})
     message = 'no error'
 except mcp.ToolError as e:
     message = str(e)
-(depth, message, round(time.monotonic() - t0, 3))
+(depths, message, round(time.monotonic() - t0, 3))
 """, timeout=60)
-    depth, message, took = eval(sc["result"])
-    assert depth == 1000
+    depths, message, took = eval(sc["result"])
+    assert depths == [1000, 2048]
     assert "server 'tiny' sent an answer python-mcp cannot read" in message and "nested deeper than" in message, message
     print(f"100000-level answer failed its call after {took} s (--downstream-timeout 120)")
 
