@@ -353,6 +353,30 @@ struct McpClient::Impl {
         return Write::Done;
     }
 
+    // Throws the ClientError for request `id`, whose message write() did not get out whole.
+    [[noreturn]] void fail_unsent(Write written, int64_t id, Pending& p, const std::string& method) {
+        if (written == Write::Cancelled) {
+            // Nothing was sent, or half a line and the connection is ended: no
+            // notifications/cancelled either way.
+            std::lock_guard lock(mutex);
+            pending.erase(id);
+            throw ClientError(ClientError::Kind::Cancelled, "cancelled");
+        }
+        std::string reason;
+        bool ended;
+        {
+            std::unique_lock lock(mutex);
+            // Usually the child just died: give the reader a moment to say how.
+            if (written == Write::Closed) p.cv.wait_for(lock, std::chrono::milliseconds(300), [&] { return p.failed; });
+            pending.erase(id);
+            reason = close_reason;
+            ended = closed;
+        }
+        if (written == Write::TimedOut && !ended)  // waited for another writer's turn: the connection is fine
+            throw ClientError(ClientError::Kind::Timeout, prefix() + " did not answer '" + method + "' in time");
+        throw ClientError(ClientError::Kind::Closed, reason.empty() ? prefix() + " closed its stdin" : reason);
+    }
+
     void close_stdin() {
         std::lock_guard lock(write_mutex);
         if (writing) {
@@ -658,32 +682,7 @@ json McpClient::request(const std::string& method, const json& params, clock::ti
         sent_params["_meta"]["progressToken"] = id;
     }
     const auto written = impl.write(jsonrpc::make_request(id, method, std::move(sent_params)), deadline, cancel);
-    switch (written) {
-        case Impl::Write::Done:
-            break;
-        case Impl::Write::Cancelled:
-            // Nothing was sent, or half a line and the connection is ended: no
-            // notifications/cancelled either way.
-            forget();
-            throw ClientError(ClientError::Kind::Cancelled, "cancelled");
-        case Impl::Write::TimedOut:
-        case Impl::Write::Closed: {
-            // Usually the child just died: give the reader a moment to say how.
-            std::string reason;
-            bool closed;
-            {
-                std::unique_lock lock(impl.mutex);
-                if (written == Impl::Write::Closed)
-                    p->cv.wait_for(lock, std::chrono::milliseconds(300), [&] { return p->failed; });
-                impl.pending.erase(id);
-                reason = impl.close_reason;
-                closed = impl.closed;
-            }
-            if (!closed)  // timed out waiting for another writer: the connection is fine
-                throw ClientError(ClientError::Kind::Timeout, impl.prefix() + " did not answer '" + method + "' in time");
-            throw ClientError(ClientError::Kind::Closed, reason.empty() ? impl.prefix() + " closed its stdin" : reason);
-        }
-    }
+    if (written != Impl::Write::Done) impl.fail_unsent(written, id, *p, method);
 
     std::weak_ptr<Impl> weak = impl_;
     CancelRegistration registration = cancel.on_cancel([weak, p] {

@@ -103,7 +103,7 @@ except mcp.ToolError as e:
 def test_a_write_stuck_on_a_deaf_server_ends_with_the_execution_and_the_server_restarts(spawn, tmp_path):
     s = start(spawn, tmp_path)
     ok(s, "mcp.call('tiny.deaf', {})", session_id="a")
-    stuck = run(s, "mcp.call('tiny.echo', {'data': 'x' * (4 << 20)})", session_id="a", timeout=2)
+    stuck = run(s, "mcp.call('tiny.echo', {'data': 'x' * (4 << 20)})", session_id="a", timeout=5)
     assert is_error(stuck), stuck
     # The same session is free again at once, and the server was restarted for it.
     sc = ok(s, "mcp.call('tiny.echo', {'a': 1})['content'][0]['text']", session_id="a", timeout=30)
