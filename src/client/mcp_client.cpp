@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
@@ -72,13 +75,145 @@ private:
     bool raised_ = false;
 };
 
+// ---- the id of an answer too deep (or otherwise unreadable) to parse ----------------------------
+
+constexpr size_t npos = std::string_view::npos;
+
+size_t skip_space(std::string_view s, size_t i) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    return i;
+}
+
+// Past the string literal that starts at s[i] ('"'); npos when it is not closed.
+size_t skip_string(std::string_view s, size_t i) {
+    for (++i; i < s.size(); ++i) {
+        if (s[i] == '\\') ++i;
+        else if (s[i] == '"') return i + 1;
+    }
+    return npos;
+}
+
+// Past the value that starts at s[i]; npos when the text ends first. Containers are skipped by
+// counting brackets (outside strings), never by recursion, so any depth is safe.
+size_t skip_value(std::string_view s, size_t i) {
+    if (i >= s.size()) return npos;
+    if (s[i] == '"') return skip_string(s, i);
+    if (s[i] != '{' && s[i] != '[') {
+        while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !std::isspace(static_cast<unsigned char>(s[i])))
+            ++i;
+        return i;
+    }
+    size_t depth = 0;
+    while (i < s.size()) {
+        char c = s[i];
+        if (c == '"') {
+            i = skip_string(s, i);
+            if (i == npos) return npos;
+            continue;
+        }
+        if (c == '{' || c == '[') ++depth;
+        else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+        ++i;
+    }
+    return npos;
+}
+
+// The integer id of a response whose text could not be parsed, read from the top level of the
+// object only: nothing is built and nothing recurses. The id may be anywhere among the top-level
+// keys (the TypeScript SDK writes it last). nullopt unless the text starts as an object with an
+// integer "id" and a "result" or "error".
+std::optional<int64_t> unreadable_response_id(std::string_view s) {
+    size_t i = skip_space(s, 0);
+    if (i >= s.size() || s[i] != '{') return std::nullopt;
+    std::optional<int64_t> id;
+    bool answer = false;
+    for (++i;;) {
+        i = skip_space(s, i);
+        if (i >= s.size() || s[i] != '"') break;
+        size_t key_end = skip_string(s, i);
+        if (key_end == npos) break;
+        std::string_view key = s.substr(i + 1, key_end - i - 2);
+        i = skip_space(s, key_end);
+        if (i >= s.size() || s[i] != ':') break;
+        i = skip_space(s, i + 1);
+        size_t value_end = skip_value(s, i);
+        if (value_end == npos) break;
+        if (key == "id") {
+            int64_t v = 0;
+            auto [end, ec] = std::from_chars(s.data() + i, s.data() + value_end, v);
+            if (ec == std::errc() && end == s.data() + value_end) id = v;
+        } else if (key == "result" || key == "error") {
+            answer = true;
+        }
+        i = skip_space(s, value_end);
+        if (i >= s.size() || s[i] != ',') break;
+        ++i;
+    }
+    if (id && answer) return id;
+    return std::nullopt;
+}
+
+// ---- stderr for error messages -------------------------------------------------------------------
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// Blank lines, lines without a letter or digit ("^", "}"), and npm's notices and warnings, which
+// npx prints after the real error (a new npm version is available...).
+bool stderr_noise(const std::string& line) {
+    bool text = false;
+    for (char c : line) text = text || std::isalnum(static_cast<unsigned char>(c));
+    if (!text) return true;
+    std::string l = lower(line.substr(line.find_first_not_of(" \t")));
+    return l.rfind("npm notice", 0) == 0 || l.rfind("npm warn", 0) == 0;
+}
+
+bool stderr_explains(const std::string& line) {
+    static const char* const kWords[] = {"error", "enoent", "eacces", "eaddrinuse", "cannot", "can't", "unable",
+                                         "not found", "no such", "denied", "refused", "fatal", "exception",
+                                         "panic", "failed", "missing", "invalid"};
+    std::string l = lower(line);
+    for (const char* w : kWords)
+        if (l.find(w) != std::string::npos) return true;
+    return false;
+}
+
 }  // namespace
+
+std::string stderr_excerpt(const std::vector<std::string>& tail) {
+    constexpr size_t kShown = 5;    // relevant lines shown: the first four and the last
+    constexpr size_t kFallback = 3;  // lines shown when none looks like an error
+    std::vector<std::string> relevant, plain;
+    for (const auto& line : tail) {
+        if (stderr_noise(line)) continue;
+        plain.push_back(line);
+        if (stderr_explains(line)) relevant.push_back(line);
+    }
+    std::vector<std::string> shown;
+    if (relevant.size() > kShown) {
+        shown.assign(relevant.begin(), relevant.begin() + kShown - 1);
+        shown.push_back("...");
+        shown.push_back(relevant.back());
+    } else if (!relevant.empty()) {
+        shown = relevant;
+    } else {
+        shown.assign(plain.end() - static_cast<std::ptrdiff_t>(std::min(plain.size(), kFallback)), plain.end());
+    }
+    if (shown.empty()) return {};
+    std::string out = "; stderr: ";
+    for (size_t i = 0; i < shown.size(); ++i) out += (i ? " | " : "") + shorten(shown[i], 300);
+    return out;
+}
 
 struct Pending {
     std::condition_variable cv;
     bool done = false;       // a response arrived
     bool failed = false;     // the connection ended
     bool cancelled = false;  // the caller's token fired
+    std::string rejected;    // the answer came but could not be read (too deep, say): why
     json response;
     std::deque<ProgressUpdate> progress;
 };
@@ -88,10 +223,19 @@ struct McpClient::Impl {
     Subprocess process;  // process-state operations are internally locked
     pid_t pid = -1;
 
-    // The child's stdin. Non-blocking, written under write_mutex, closed under it too so no
-    // writer can ever hit a recycled fd number.
+    // The child's stdin: non-blocking, one writer at a time (`writing`). A writer waits for its
+    // turn and then for room in the pipe with its own deadline and cancellation, so a call whose
+    // request cannot be written (the server stopped reading) still ends when its caller gives
+    // up. The fd is closed only when no writer is using it (else that writer closes it on its way
+    // out), so no write can ever hit a recycled fd number.
     std::mutex write_mutex;
-    int in_fd = -1;  // GUARDED_BY(write_mutex)
+    std::condition_variable write_turn;  // `writing` cleared, or the fd closed
+    int in_fd = -1;                      // GUARDED_BY(write_mutex)
+    bool writing = false;                // GUARDED_BY(write_mutex)
+    std::atomic<bool> close_in{false};   // close_stdin() came while a writer was in the pipe
+    int wake_fd = -1;                    // eventfd: wakes a writer's poll (cancellation, close_stdin)
+
+    enum class Write { Done, Closed, Cancelled, TimedOut };
 
     mutable std::mutex mutex;
     std::map<int64_t, std::shared_ptr<Pending>> pending;  // GUARDED_BY(mutex)
@@ -104,56 +248,145 @@ struct McpClient::Impl {
     json server_info;                                     // GUARDED_BY(mutex)
     json capabilities;                                    // GUARDED_BY(mutex)
     int readers_running = 2;                              // GUARDED_BY(mutex)
+    bool stderr_finished = false;                         // GUARDED_BY(mutex); notified by readers_done
     std::condition_variable readers_done;
 
     std::string prefix() const { return "server '" + options.name + "'"; }
 
-    // Writes one message; false when the pipe is closed, broken, or stays full past `deadline`
-    // (then the stream may hold half a message, so the connection is ended).
-    bool write(const json& message, clock::time_point deadline) {
+    ~Impl() {
+        if (wake_fd >= 0) ::close(wake_fd);
+    }
+
+    void wake() {
+        if (wake_fd >= 0) ::eventfd_write(wake_fd, 1);
+    }
+
+    // Wakes this writer (waiting for its turn or in poll) when `cancel` fires.
+    CancelRegistration watch(const CancellationToken& cancel) {
+        return cancel.on_cancel([this] {
+            {
+                std::lock_guard lock(write_mutex);  // no lost wake-up between predicate and wait
+            }
+            write_turn.notify_all();
+            wake();
+        });
+    }
+
+    // Writes one message. Done; Closed when the pipe is closed or broken; Cancelled or TimedOut
+    // when the caller gave up first. Nothing of the message was written when it waited only for
+    // its turn; once part of a line is out, giving up leaves half a message in the stream, and a
+    // pipe that stays full to the deadline means the child stopped reading: either way the
+    // connection is ended (every waiting request fails; the manager restarts the server on the
+    // next call), since whatever we wrote next would be glued to that half line.
+    Write write(const json& message, clock::time_point deadline, const CancellationToken& cancel = {}) {
         std::string line = jsonrpc::serialize(message);
         line.push_back('\n');
-        bool stuck = false;
-        {
-            std::lock_guard lock(write_mutex);
-            if (in_fd < 0) return false;
-            SigpipeGuard guard;
-            size_t off = 0;
-            while (off < line.size()) {
-                ssize_t n = ::write(in_fd, line.data() + off, line.size() - off);
-                if (n > 0) {
-                    off += static_cast<size_t>(n);
-                    continue;
-                }
-                if (n < 0 && errno == EINTR) continue;
-                if (n < 0 && errno == EAGAIN) {
-                    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-                    if (left.count() <= 0) {
-                        stuck = true;
-                        break;
-                    }
-                    pollfd p{in_fd, POLLOUT, 0};
-                    ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 1000)));
-                    continue;
-                }
-                if (n < 0 && errno == EPIPE) guard.raised();
-                ::close(in_fd);
-                in_fd = -1;
-                return false;
-            }
-            if (!stuck) return true;
+        CancelRegistration registration;  // taken only when this writer has to wait
+        bool watching = false;
+        std::unique_lock lock(write_mutex);
+        if (writing) {
+            lock.unlock();
+            registration = watch(cancel);
+            watching = true;
+            lock.lock();
+            write_turn.wait_until(lock, deadline,
+                                  [&] { return !writing || in_fd < 0 || close_in.load() || cancel.cancelled(); });
+        }
+        if (in_fd < 0 || close_in.load()) return Write::Closed;
+        if (cancel.cancelled()) return Write::Cancelled;
+        if (writing) return Write::TimedOut;  // still another writer's turn: nothing of ours was sent
+        writing = true;
+        const int fd = in_fd;
+        lock.unlock();
+        size_t written = 0;
+        Write result = pump(fd, line, written, deadline, cancel, registration, watching);
+        lock.lock();
+        writing = false;
+        bool broken = result == Write::TimedOut || (result == Write::Cancelled && written > 0);
+        if (broken || result == Write::Closed || close_in.load()) {
             ::close(in_fd);
             in_fd = -1;
+            close_in = false;
         }
-        mark_closed(prefix() + " stopped reading its stdin");
-        process.signal(SIGKILL);
-        return false;
+        write_turn.notify_all();
+        lock.unlock();
+        if (broken) {
+            mark_closed(prefix() + (result == Write::TimedOut
+                                        ? " stopped reading its stdin (a message to it could not be written in time)"
+                                        : " stopped reading its stdin: a request to it was cancelled half-written, so "
+                                          "the connection was ended"));
+            process.signal(SIGKILL);
+        }
+        return result;
+    }
+
+    // Writes line[written..] to `fd`, polling for room when the pipe is full, until it is all
+    // out, the deadline passes, `cancel` fires or close_stdin() asks. SIGPIPE is blocked and
+    // consumed in this thread, so a child that died never kills us whatever the disposition.
+    Write pump(int fd, const std::string& line, size_t& written, clock::time_point deadline,
+               const CancellationToken& cancel, CancelRegistration& registration, bool& watching) {
+        SigpipeGuard guard;
+        while (written < line.size()) {
+            ssize_t n = ::write(fd, line.data() + written, line.size() - written);
+            if (n > 0) {
+                written += static_cast<size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno != EAGAIN) {
+                if (errno == EPIPE) guard.raised();
+                return Write::Closed;
+            }
+            if (!watching) {
+                registration = watch(cancel);
+                watching = true;
+            }
+            if (cancel.cancelled()) return Write::Cancelled;
+            if (close_in.load()) return Write::Closed;
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+            if (left.count() <= 0) return Write::TimedOut;
+            pollfd p[2] = {{fd, POLLOUT, 0}, {wake_fd, POLLIN, 0}};
+            ::poll(p, 2, static_cast<int>(std::min<long>(left.count(), 1000)));
+            eventfd_t drained;
+            if (p[1].revents & POLLIN) ::eventfd_read(wake_fd, &drained);
+        }
+        return Write::Done;
+    }
+
+    // Throws the ClientError for request `id`, whose message write() did not get out whole.
+    [[noreturn]] void fail_unsent(Write written, int64_t id, Pending& p, const std::string& method) {
+        if (written == Write::Cancelled) {
+            // Nothing was sent, or half a line and the connection is ended: no
+            // notifications/cancelled either way.
+            std::lock_guard lock(mutex);
+            pending.erase(id);
+            throw ClientError(ClientError::Kind::Cancelled, "cancelled");
+        }
+        std::string reason;
+        bool ended;
+        {
+            std::unique_lock lock(mutex);
+            // Usually the child just died: give the reader a moment to say how.
+            if (written == Write::Closed) p.cv.wait_for(lock, std::chrono::milliseconds(300), [&] { return p.failed; });
+            pending.erase(id);
+            reason = close_reason;
+            ended = closed;
+        }
+        if (written == Write::TimedOut && !ended)  // waited for another writer's turn: the connection is fine
+            throw ClientError(ClientError::Kind::Timeout, prefix() + " did not answer '" + method + "' in time");
+        throw ClientError(ClientError::Kind::Closed, reason.empty() ? prefix() + " closed its stdin" : reason);
     }
 
     void close_stdin() {
         std::lock_guard lock(write_mutex);
-        if (in_fd >= 0) ::close(in_fd);
-        in_fd = -1;
+        if (writing) {
+            close_in = true;  // the writer closes it when it leaves the pipe
+            wake();
+        } else if (in_fd >= 0) {
+            ::close(in_fd);
+            in_fd = -1;
+        }
+        write_turn.notify_all();
     }
 
     // Ends the connection: every waiting request fails with `reason`; on_closed runs once.
@@ -188,11 +421,12 @@ struct McpClient::Impl {
         return close_reason;
     }
 
-    std::string stderr_hint() const {
+    std::vector<std::string> stderr_lines() const {
         std::lock_guard lock(mutex);
-        if (stderr_tail.empty()) return {};
-        return "; last stderr line: " + shorten(stderr_tail.back(), 300);
+        return {stderr_tail.begin(), stderr_tail.end()};
     }
+
+    std::string stderr_hint() const { return stderr_excerpt(stderr_lines()); }
 
     void reader_finished() {
         std::lock_guard lock(mutex);
@@ -200,7 +434,7 @@ struct McpClient::Impl {
         readers_done.notify_all();
     }
 
-    void handle_message(const json& message) {
+    void handle_message(json&& message) {
         auto kind = jsonrpc::classify(message);
         switch (kind.kind) {
             case jsonrpc::Kind::Response: {
@@ -216,7 +450,7 @@ struct McpClient::Impl {
                     spdlog::debug("[{}] late answer for request {}", options.name, id.dump());
                     return;
                 }
-                it->second->response = message;
+                it->second->response = std::move(message);  // moved: a deep answer is never copied here
                 it->second->done = true;
                 it->second->cv.notify_all();
                 return;
@@ -275,6 +509,22 @@ struct McpClient::Impl {
         }
     }
 
+    // A line that failed to parse but is the answer to a request we wait for (nested deeper than
+    // max_depth, invalid UTF-8): that request fails at once with `why`, rather than waiting for
+    // its time-out. The line was whole, so the stream is still in step. False when it is not an
+    // answer we wait for.
+    bool reject_answer(const std::string& line, const std::string& why) {
+        auto id = unreadable_response_id(line);
+        if (!id) return false;
+        std::lock_guard lock(mutex);
+        auto it = pending.find(*id);
+        if (it == pending.end()) return false;
+        spdlog::warn("[{}] the answer to request {} cannot be read ({}): {}", options.name, *id, why, shorten(line));
+        it->second->rejected = prefix() + " sent an answer python-mcp cannot read: " + why;
+        it->second->cv.notify_all();
+        return true;
+    }
+
     void read_stdout(int fd) {
         jsonrpc::LineReader reader(fd, options.max_line_bytes);
         std::string line;
@@ -285,8 +535,9 @@ struct McpClient::Impl {
                 if (line.empty()) continue;
                 json message;
                 try {
-                    message = jsonrpc::parse_message(line);
+                    message = jsonrpc::parse_message(line, jsonrpc::ParseLimits{options.max_depth});
                 } catch (const std::exception& e) {
+                    if (reject_answer(line, e.what())) continue;
                     // The reference clients skip such lines too (a stray print from the server).
                     spdlog::warn("[{}] ignoring a line on stdout that is not JSON-RPC ({}): {}", options.name,
                                  e.what(), shorten(line));
@@ -294,9 +545,9 @@ struct McpClient::Impl {
                 }
                 try {
                     if (message.is_array()) {
-                        for (const auto& m : message) handle_message(m);
+                        for (auto& m : message) handle_message(std::move(m));
                     } else {
-                        handle_message(message);
+                        handle_message(std::move(message));
                     }
                 } catch (const std::exception& e) {
                     spdlog::warn("[{}] could not handle a message ({}): {}", options.name, e.what(), shorten(line));
@@ -317,6 +568,10 @@ struct McpClient::Impl {
             auto st = process.wait_for(std::chrono::milliseconds(200));
             if (st) reason = prefix() + " exited (" + describe_wait_status(*st) + ")";
             else reason = prefix() + " closed its stdout";
+            // And for its last stderr lines (what it died of) to be read, unless something it
+            // started holds stderr open.
+            std::unique_lock lock(mutex);
+            readers_done.wait_for(lock, std::chrono::milliseconds(500), [&] { return stderr_finished; });
             break;
         }
         ::close(fd);
@@ -332,7 +587,7 @@ struct McpClient::Impl {
             if (status == jsonrpc::LineReader::Status::Line) {
                 spdlog::info("[{}] {}", options.name, line);
                 std::lock_guard lock(mutex);
-                stderr_tail.push_back(line);
+                stderr_tail.push_back(line.size() > 1024 ? shorten(line, 1024) : line);
                 while (stderr_tail.size() > options.stderr_tail_lines) stderr_tail.pop_front();
             } else if (status == jsonrpc::LineReader::Status::TooLong) {
                 spdlog::info("[{}] (a stderr line longer than {} bytes was skipped)", options.name,
@@ -342,6 +597,10 @@ struct McpClient::Impl {
             }
         }
         ::close(fd);
+        {
+            std::lock_guard lock(mutex);
+            stderr_finished = true;
+        }
         reader_finished();
     }
 };
@@ -355,6 +614,9 @@ McpClient::McpClient(Subprocess process, McpClientOptions options) : impl_(std::
     impl_->process = std::move(process);
     if (in >= 0) ::fcntl(in, F_SETFL, ::fcntl(in, F_GETFL) | O_NONBLOCK);
     impl_->in_fd = in;
+    impl_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (impl_->wake_fd < 0)  // then a writer notices cancellation within poll's 1 s slices
+        spdlog::warn("[{}] eventfd failed: {}", impl_->options.name, std::strerror(errno));
     auto impl = impl_;
     reader_ = std::thread([impl, out] { impl->read_stdout(out); });
     stderr_reader_ = std::thread([impl, err] { impl->read_stderr(err); });
@@ -388,13 +650,10 @@ json McpClient::server_capabilities() const {
     return impl_->capabilities;
 }
 
-std::vector<std::string> McpClient::recent_stderr() const {
-    std::lock_guard lock(impl_->mutex);
-    return {impl_->stderr_tail.begin(), impl_->stderr_tail.end()};
-}
+std::vector<std::string> McpClient::recent_stderr() const { return impl_->stderr_lines(); }
 
 bool McpClient::notify(const std::string& method, const json& params) {
-    return impl_->write(jsonrpc::make_notification(method, params), clock::now() + kNotifyTimeout);
+    return impl_->write(jsonrpc::make_notification(method, params), clock::now() + kNotifyTimeout) == Impl::Write::Done;
 }
 
 json McpClient::request(const std::string& method, const json& params, clock::time_point deadline,
@@ -422,17 +681,8 @@ json McpClient::request(const std::string& method, const json& params, clock::ti
         if (!sent_params.is_object()) sent_params = json::object();
         sent_params["_meta"]["progressToken"] = id;
     }
-    if (!impl.write(jsonrpc::make_request(id, method, std::move(sent_params)), deadline)) {
-        // Usually the child just died: give the reader a moment to say how.
-        std::string reason;
-        {
-            std::unique_lock lock(impl.mutex);
-            p->cv.wait_for(lock, std::chrono::milliseconds(300), [&] { return p->failed; });
-            impl.pending.erase(id);
-            reason = impl.close_reason;
-        }
-        throw ClientError(ClientError::Kind::Closed, reason.empty() ? impl.prefix() + " closed its stdin" : reason);
-    }
+    const auto written = impl.write(jsonrpc::make_request(id, method, std::move(sent_params)), deadline, cancel);
+    if (written != Impl::Write::Done) impl.fail_unsent(written, id, *p, method);
 
     std::weak_ptr<Impl> weak = impl_;
     CancelRegistration registration = cancel.on_cancel([weak, p] {
@@ -443,13 +693,13 @@ json McpClient::request(const std::string& method, const json& params, clock::ti
         }
     });
 
-    enum class Outcome { Done, Failed, Cancelled, Timeout } outcome;
+    enum class Outcome { Done, Rejected, Failed, Cancelled, Timeout } outcome;
     json response;
     {
         std::unique_lock lock(impl.mutex);
         for (;;) {
             bool woke = p->cv.wait_until(lock, deadline, [&] {
-                return p->done || p->failed || p->cancelled || !p->progress.empty();
+                return p->done || !p->rejected.empty() || p->failed || p->cancelled || !p->progress.empty();
             });
             if (!p->progress.empty()) {
                 auto updates = std::move(p->progress);
@@ -468,6 +718,7 @@ json McpClient::request(const std::string& method, const json& params, clock::ti
                 continue;
             }
             if (p->done) outcome = Outcome::Done;
+            else if (!p->rejected.empty()) outcome = Outcome::Rejected;
             else if (p->failed) outcome = Outcome::Failed;
             else if (p->cancelled) outcome = Outcome::Cancelled;
             else if (!woke) outcome = Outcome::Timeout;
@@ -482,6 +733,8 @@ json McpClient::request(const std::string& method, const json& params, clock::ti
     switch (outcome) {
         case Outcome::Done:
             break;
+        case Outcome::Rejected:
+            throw ClientError(ClientError::Kind::Protocol, p->rejected);
         case Outcome::Failed:
             throw ClientError(ClientError::Kind::Closed, impl.close_reason_copy());
         case Outcome::Cancelled: {

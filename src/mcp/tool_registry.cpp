@@ -74,6 +74,29 @@ size_t ToolRegistry::remove_prefix(const std::string& prefix) {
     return n;
 }
 
+size_t ToolRegistry::update(const std::vector<std::string>& remove, std::vector<Addition> add) {
+    size_t n = 0;
+    {
+        std::unique_lock lock(mutex_);
+        for (const auto& name : remove) n += tools_.erase(name);
+        for (auto& a : add) {
+            auto entry = std::make_shared<Entry>();
+            auto it = tools_.find(a.definition.name);
+            entry->order = it != tools_.end() ? it->second->order : next_order_++;
+            entry->definition = std::move(a.definition);
+            entry->handler = std::move(a.handler);
+            if (it != tools_.end()) it->second = std::move(entry);
+            else {
+                std::string key = entry->definition.name;
+                tools_.emplace(std::move(key), std::move(entry));
+            }
+            ++n;
+        }
+    }
+    if (n) changed();
+    return n;
+}
+
 bool ToolRegistry::set_description(const std::string& name, const std::string& description) {
     {
         std::unique_lock lock(mutex_);
