@@ -106,8 +106,10 @@ std::chrono::milliseconds expiry_period(std::chrono::milliseconds ttl) {
     return std::clamp(ttl / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
 }
 
-// Jobs pending at once that make a burst, after which the heap is trimmed once it drains.
+// Jobs finished since the last trim that make it worth trimming the heap once the engine is
+// idle, and how long it must stay idle first (so a burst that pauses is trimmed at its end, once).
 constexpr size_t kBurstJobs = 64;
+constexpr std::chrono::milliseconds kTrimDelay{100};
 
 }  // namespace
 
@@ -329,7 +331,6 @@ void SessionEngine::enqueue(const std::shared_ptr<Job>& job) {
     job->session = session;
     session->queue.push_back(job);
     running_.emplace(job.get(), job);
-    burst_peak_ = std::max(burst_peak_, running_.size());
     if (session->draining) return;
     // Posted under the lock (the pool never calls back into this engine with its own lock
     // held), so a refusal can be undone before anyone else saw the job.
@@ -400,16 +401,26 @@ void SessionEngine::run_queued(Session& session, Job& job) {
 }
 
 void SessionEngine::trim_after_burst() {
-    {
-        std::lock_guard lock(sessions_mutex_);
-        if (!running_.empty()) return;
-        bool burst = burst_peak_ >= kBurstJobs;
-        burst_peak_ = 0;
-        if (!burst) return;
-    }
+    std::lock_guard lock(sessions_mutex_);
+    ++done_since_trim_;
+    if (!running_.empty() || trim_scheduled_ || done_since_trim_ < kBurstJobs || stopping_) return;
+    trim_scheduled_ = true;
+    timer_->schedule(Clock::now() + kTrimDelay, [this] { trim_if_idle(); });
+}
+
+void SessionEngine::trim_if_idle() {
+    std::lock_guard lock(sessions_mutex_);
+    trim_scheduled_ = false;
+    if (stopping_ || !running_.empty()) return;  // busy again: its next idle moment asks again
+    done_since_trim_ = 0;
     // Thousands of queued jobs (each with its request, buffers and outcome) were freed across
     // every thread's malloc arena; without this the process keeps them resident for good.
-    ::malloc_trim(0);
+    // Trimming walks the arenas (milliseconds on a big heap): a pool thread does it.
+    try {
+        pool_->post([] { ::malloc_trim(0); });
+    } catch (const PoolError&) {
+        // No thread: nothing ran, nothing to give back that matters.
+    }
 }
 
 void SessionEngine::run_job(Session& session, Job& job) {

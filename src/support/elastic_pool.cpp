@@ -1,5 +1,6 @@
 #include "python_mcp/support/elastic_pool.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -99,8 +100,13 @@ void ElasticPool::run_thread() {
                 if (hooks_.on_stop) hooks_.on_stop();
                 lock.lock();
                 --retiring_;
+                // The last of a wave of retiring threads: what they freed (caches, Python
+                // thread states, arena free lists) goes back to the OS.
+                const bool wave_over = retiring_ == 0 && threads_.size() <= retire_.keep;
                 retired_.notify_all();
-                return;  // `this` may be gone once the lock is released
+                lock.unlock();  // `this` may be gone from here on
+                if (wave_over) ::malloc_trim(0);
+                return;
             }
             continue;
         }

@@ -76,8 +76,10 @@ private:
     void on_deadline(const std::shared_ptr<Job>& job);
     // A job timed out before it started: says what it waited behind. Job::mutex not held.
     ExecOutcome not_started_outcome(const Job& job);
-    // Pool thread, after a job: when the engine is idle after a burst, gives freed heap back.
+    // Pool thread, after a job: once the engine has been idle a moment after many jobs, a pool
+    // thread gives the freed heap back to the OS (trim_if_idle runs on the timer thread).
     void trim_after_burst();
+    void trim_if_idle();
     static void answer(Job& job, ExecOutcome outcome);
 
     const EngineOptions options_;
@@ -89,7 +91,8 @@ private:
     // weak_ptr left behind would pin a whole make_shared Job (a flood of 50k queued jobs kept
     // 20 MB that way).
     std::unordered_map<const Job*, std::weak_ptr<Job>> running_;          // GUARDED_BY(sessions_mutex_)
-    size_t burst_peak_ = 0;       // GUARDED_BY(sessions_mutex_): most jobs pending since the last trim
+    size_t done_since_trim_ = 0;  // GUARDED_BY(sessions_mutex_)
+    bool trim_scheduled_ = false;  // GUARDED_BY(sessions_mutex_)
     std::vector<std::shared_ptr<Session>> expired_;  // GUARDED_BY(sessions_mutex_): to be freed
     bool stopping_ = false;                          // GUARDED_BY(sessions_mutex_)
     std::unique_ptr<ElasticPool> pool_;
