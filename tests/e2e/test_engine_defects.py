@@ -94,20 +94,29 @@ def test_a_flood_of_pipelined_executes_leaves_rss_near_the_steady_state(server):
     for _ in range(300):
         ok(server, "1 + 1", session_id="flood", persistent=True)
     base = rss(server)
-    lines = []
+    # The first job holds the session until every request is queued behind it: a fast client
+    # ahead of a busy engine, whatever the machine's load.
+    gate = server.work / "gate"
+    lines = [json.dumps({"jsonrpc": "2.0", "id": "gate", "method": "tools/call", "params": {
+        "name": "python", "arguments": {"input": {
+            "operation": "execute", "session_id": "flood", "persistent": True, "timeout": 120,
+            "code": f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.01)"}}}})]
     for i in range(count):
         lines.append(json.dumps({"jsonrpc": "2.0", "id": f"f{i}", "method": "tools/call", "params": {
             "name": "python", "arguments": {"input": {"operation": "execute", "code": "1 + 1",
                                                       "session_id": "flood", "persistent": True}}}}))
     since = server.mark()
     server.send_raw("\n".join(lines) + "\n")
+    listed = server.python("list_sessions")  # answered after every line before it was read
+    assert "flood" in text_of(listed)
+    gate.touch()
     peak = base
     deadline = time.monotonic() + 120
     while not server.responses_for(f"f{count - 1}"):
         peak = max(peak, rss(server))
         assert time.monotonic() < deadline, server.diagnostics()
         time.sleep(0.05)
-    assert len(server.find(lambda m: isinstance(m, dict) and "result" in m, since=since)) == count
+    assert len(server.find(lambda m: isinstance(m, dict) and "result" in m, since=since)) == count + 2
     after = wait_rss_below(server, base + 10 * MIB)
     print(f"RSS: steady {base / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB, after the flood {after / MIB:.0f} MiB")
 
