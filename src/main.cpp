@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
 
     tools::ScriptStore scripts(opt.scripts_dir);
     tools::PythonToolOptions python_options;
-    python_options.default_timeout = std::chrono::milliseconds(static_cast<long long>(opt.timeout_s * 1000));
+    python_options.default_timeout = opt.timeout;
     python_options.default_max_output = opt.max_output;
     python_options.gate = tools::UnlockGate{opt.require_unlock_token, "c0de5eed"};
     python_options.readme = embedded::kToolReadme;
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
 
     client::DownstreamOptions downstream_options;
     downstream_options.expose = opt.expose_downstream;
-    downstream_options.call_timeout = std::chrono::milliseconds(static_cast<long long>(opt.downstream_timeout_s * 1000));
+    downstream_options.call_timeout = opt.downstream_timeout;
     client::DownstreamManager downstream(registry, downstream_options);
     if (!opt.config_file.empty()) {
         auto config = client::load_server_config(opt.config_file);
@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
         for (;;) {
             auto status = lines.next(line);
             if (status == jsonrpc::LineReader::Status::Line) server.handle_line(line);
-            else if (status == jsonrpc::LineReader::Status::TooLong) server.handle_overlong_line(opt.max_message_bytes);
+            else if (status == jsonrpc::LineReader::Status::TooLong) server.handle_overlong_line(opt.max_message_bytes, lines.overlong_prefix());
             else break;
         }
         char c = 0;  // EOF
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
         python::start_interpreter();
         python::EngineOptions engine_options;
         engine_options.max_sessions = opt.max_sessions;
-        engine_options.session_ttl = std::chrono::seconds(static_cast<long long>(opt.session_ttl_s));
+        engine_options.session_ttl = opt.session_ttl;
         session_engine = std::make_unique<python::SessionEngine>(engine_options, registry);
         apply_memory_limit();
         engine.ready(*session_engine);

@@ -90,11 +90,17 @@ Server::Server(ToolRegistry& registry, MessageSink& sink, ServerOptions options)
     // notification sent shortly after the first change.
     registry_subscription_ = registry_.subscribe([this] {
         if (!client_ready_.load() || list_changed_pending_.exchange(true)) return;
-        pool_.post([this] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        try {
+            pool_.post([this] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                list_changed_pending_ = false;
+                if (!shutting_down_.load()) send(make_notification("notifications/tools/list_changed", nullptr));
+            });
+        } catch (const PoolError& e) {
+            // No thread to wait on: tell the client now rather than never.
             list_changed_pending_ = false;
             if (!shutting_down_.load()) send(make_notification("notifications/tools/list_changed", nullptr));
-        });
+        }
     });
 }
 
@@ -115,9 +121,12 @@ size_t Server::in_flight() const {
     return running_calls_;
 }
 
-void Server::handle_overlong_line(size_t limit) {
-    spdlog::warn("skipped an input line longer than {} bytes", limit);
-    send(make_error(nullptr, kInvalidRequest,
+void Server::handle_overlong_line(size_t limit, std::string_view prefix) {
+    // Clients write "id" before "params" (the bulk), so the id is usually in the first bytes:
+    // answering with it lets the client stop waiting for that request.
+    json id = request_id_from_prefix(prefix).value_or(json(nullptr));
+    spdlog::warn("skipped an input line longer than {} bytes (id {})", limit, id.is_null() ? "unknown" : id.dump());
+    send(make_error(id, kInvalidRequest,
                     "Invalid Request: message longer than the " + std::to_string(limit) +
                         "-byte limit (see --max-message-bytes); it was skipped"));
 }
@@ -339,20 +348,28 @@ void Server::start_tool_call(const json& id, const json& params, const Reply& re
     if (registry_.try_call_async(name, arguments, context,
                                  [id, finish](json result) { finish(make_result(id, std::move(result))); }))
         return;
-    pool_.post([this, id, name = std::move(name), arguments = std::move(arguments), context = std::move(context),
-                finish = std::move(finish)]() mutable {
-        json response;
-        try {
-            response = make_result(id, registry_.call(name, arguments, context));
-        } catch (const UnknownToolError& e) {
-            response = make_error(id, kInvalidParams, e.what());
-        } catch (const InvalidParamsError& e) {
-            response = make_error(id, kInvalidParams, std::string("Invalid params: ") + e.what());
-        } catch (const std::exception& e) {
-            response = make_error(id, kInternalError, std::string("Internal error: ") + e.what());
-        }
-        finish(std::move(response));
-    });
+    // `finish` is copied into the task, not moved: when the pool refuses the task (it cannot
+    // start a thread and has none), the task is dropped unrun and this call answers it here,
+    // once. Answering through handle_request's catch instead would leave the id in flight.
+    try {
+        pool_.post([this, id, name, arguments = std::move(arguments), context = std::move(context),
+                    finish]() mutable {
+            json response;
+            try {
+                response = make_result(id, registry_.call(name, arguments, context));
+            } catch (const UnknownToolError& e) {
+                response = make_error(id, kInvalidParams, e.what());
+            } catch (const InvalidParamsError& e) {
+                response = make_error(id, kInvalidParams, std::string("Invalid params: ") + e.what());
+            } catch (const std::exception& e) {
+                response = make_error(id, kInternalError, std::string("Internal error: ") + e.what());
+            }
+            finish(std::move(response));
+        });
+    } catch (const PoolError& e) {
+        spdlog::error("tools/call {}: {}", name, e.what());
+        finish(make_error(id, kInternalError, std::string("Internal error: ") + e.what() + "; the call did not run"));
+    }
 }
 
 void Server::begin_shutdown() {

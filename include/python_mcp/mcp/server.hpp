@@ -47,8 +47,9 @@ public:
     Server& operator=(const Server&) = delete;
 
     void handle_line(std::string_view line);
-    // The reader skipped a line longer than `limit` bytes.
-    void handle_overlong_line(size_t limit);
+    // The reader skipped a line longer than `limit` bytes; `prefix` is its start (the answer
+    // carries the request's id when the prefix shows it).
+    void handle_overlong_line(size_t limit, std::string_view prefix = {});
 
     // Cancels every request in flight (they get no answer) and refuses new tool calls.
     void begin_shutdown();
@@ -58,6 +59,8 @@ public:
     std::string protocol_version() const;
     bool initialized() const { return initialized_.load(); }
     size_t in_flight() const;
+    // Tests: the request pool, to make its thread starts fail.
+    ElasticPool& request_pool_for_testing() { return pool_; }
 
 private:
     class Channel;
