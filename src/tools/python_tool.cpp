@@ -218,7 +218,7 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
         std::string text = std::to_string(r["count"].get<size_t>()) + " script(s) in " + r["directory"].get<std::string>();
         for (const auto& s : r["scripts"])
             text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes\t" +
-                    s["modified"].get<std::string>();
+                    s["modified"].get<std::string>() + (s.value("shipped", false) ? "\tshipped, read-only" : "");
         return mcp::tool_result(text, r);
     }
     if (op == "delete_script") {

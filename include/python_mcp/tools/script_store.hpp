@@ -6,6 +6,10 @@
 // folder, so a name can never reach another file. Saves are atomic (temporary file, fsync,
 // rename). Thread-safe: every operation is a single filesystem step on its own file.
 // Operations throw mcp::ToolError with a message naming the rule or the failure.
+//
+// A second, read-only folder holds the scripts shipped with python-mcp (scripts_store/): they are
+// listed, loaded and run beside the user's. A user's script of the same name wins (one placed by
+// hand); save_script and delete_script refuse a shipped script's name.
 
 #include "python_mcp/support/json.hpp"
 
@@ -16,9 +20,10 @@ namespace pymcp::tools {
 
 class ScriptStore {
 public:
-    explicit ScriptStore(std::filesystem::path directory);
+    explicit ScriptStore(std::filesystem::path directory, std::filesystem::path shipped_directory = {});
 
     const std::filesystem::path& directory() const { return directory_; }
+    const std::filesystem::path& shipped_directory() const { return shipped_directory_; }
     // "report" -> "report.py"; throws ToolError naming the broken rule.
     std::string normalize(const std::string& name) const;
     // The checked path of an existing script; throws ToolError when missing.
@@ -32,8 +37,13 @@ public:
 
 private:
     std::filesystem::path path_for(const std::string& filename) const;
+    // The shipped script `filename` (already normalized), or empty when there is none.
+    std::filesystem::path shipped_path(const std::string& filename) const;
+    void refuse_shipped(const std::string& filename, const char* operation) const;
+    pymcp::json shipped_entries(const pymcp::json& user_scripts) const;
 
     std::filesystem::path directory_;
+    std::filesystem::path shipped_directory_;  // empty: none
 };
 
 }  // namespace pymcp::tools
