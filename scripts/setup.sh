@@ -4,6 +4,8 @@
 #   scripts/setup.sh               what building and running the server needs (scripts/serve.sh):
 #                                  the toolchain, the libraries, the default Python packages;
 #                                  builds the target python-mcp (tests off in a new build/)
+#   scripts/setup.sh --print-packages [--with-tests]
+#                                  prints what it would need (apt packages, then npm) and stops
 #   scripts/setup.sh --with-tests  also what the tests need (scripts/test.sh): GoogleTest, pytest,
 #                                  clang/llvm for the hardening stages, Dask for the scale-out
 #                                  suite, node/npm and the interop npm packages; turns the tests
@@ -17,7 +19,7 @@
 # Everything this script prints goes to stderr: scripts/serve.sh runs it in front of the server,
 # whose stdout belongs to the MCP protocol.
 set -euo pipefail
-exec 1>&2
+exec 3>&1 1>&2   # fd 3: the caller's stdout, for --print-packages only
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,11 +27,14 @@ cd "$root"
 say() { printf 'setup: %s\n' "$*"; }
 
 with_tests=0
-case "${1:-}" in
-  --with-tests) with_tests=1 ;;
-  "") ;;
-  *) say "unknown option $1 (use --with-tests or nothing)"; exit 2 ;;
-esac
+print_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-tests) with_tests=1 ;;
+    --print-packages) print_only=1 ;;
+    *) say "unknown option $arg (use --with-tests, --print-packages or nothing)"; exit 2 ;;
+  esac
+done
 
 # --- apt packages -------------------------------------------------------------------------------
 packages=(
@@ -67,6 +72,12 @@ if (( with_tests )); then
   elif ! command -v npm >/dev/null 2>&1; then
     packages+=(npm)
   fi
+fi
+
+if (( print_only )); then
+  printf 'apt %s\n' "${packages[@]}" >&3
+  if (( with_tests )); then printf 'npm ci tests/interop\n' >&3; fi
+  exit 0
 fi
 
 missing=()
