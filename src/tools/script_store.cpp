@@ -52,12 +52,14 @@ void ScriptStore::refuse_shipped(const std::string& filename, const char* operat
                     "). Save your own version under another name, e.g. 'my_" + filename + "'.");
 }
 
-// The shipped scripts that no user script of the same name hides, as list() entries.
+// The shipped scripts that no user script of the same name hides, as list() entries, by name.
 json ScriptStore::shipped_entries(const json& user_scripts) const {
     json out = json::array();
     std::error_code ec;
     if (shipped_directory_.empty() || !fs::is_directory(shipped_directory_, ec)) return out;
-    for (const auto& e : fs::directory_iterator(shipped_directory_, ec)) {
+    std::vector<fs::directory_entry> entries(fs::directory_iterator(shipped_directory_, ec), fs::directory_iterator());
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
+    for (const auto& e : entries) {
         const std::string fname = e.path().filename().string();
         if (fname.empty() || fname[0] == '.' || e.path().extension() != ".py" || !e.is_regular_file(ec)) continue;
         bool hidden = std::any_of(user_scripts.begin(), user_scripts.end(),
@@ -156,11 +158,15 @@ json ScriptStore::list() const {
                                    {"shipped", false}});
         }
     }
-    for (auto& s : shipped_entries(scripts)) scripts.push_back(std::move(s));
-    std::sort(scripts.begin(), scripts.end(), [](const json& a, const json& b) { return a["filename"] < b["filename"]; });
     size_t count = scripts.size();
+    json shipped = shipped_entries(scripts);
     json r{{"scripts", std::move(scripts)}, {"count", count}, {"directory", directory_.string()}};
-    if (!shipped_directory_.empty()) r["shipped_directory"] = shipped_directory_.string();
+    if (!shipped_directory_.empty()) {
+        // Apart from `scripts`, whose count and folder clients already rely on.
+        r["shipped_count"] = shipped.size();
+        r["shipped"] = std::move(shipped);
+        r["shipped_directory"] = shipped_directory_.string();
+    }
     return r;
 }
 

@@ -1,5 +1,5 @@
-"""The scripts shipped with python-mcp (scripts_store/, issue 15), through the real binary: listed,
-loaded and run beside the user's scripts, read-only, and each one doing its job end to end.
+"""The scripts shipped with python-mcp (scripts_store/, issue 15), through the real binary: listed
+apart from the user's scripts, loaded and run like them, read-only, and each one doing its job end to end.
 
 The scripts read sys.argv[1:] and fall back to defaults without arguments; these tests use the
 defaults, or call the functions a script leaves in a persistent session. Web pages come from an
@@ -80,12 +80,15 @@ def site():
 def test_shipped_scripts_are_listed_beside_the_users(server):
     ok(server.python("save_script", filename="mine.py", code="print('mine')"))
     listing = ok(server.python("list_scripts"))
-    names = {s["filename"]: s for s in listing["scripts"]}
-    assert set(SHIPPED) | {"mine.py"} == set(names)
-    assert all(names[n]["shipped"] is True for n in SHIPPED) and names["mine.py"]["shipped"] is False
+    # `scripts` and `count` keep meaning the user's folder; the shipped ones are listed apart.
+    assert [s["filename"] for s in listing["scripts"]] == ["mine.py"] and listing["count"] == 1
+    assert listing["scripts"][0]["shipped"] is False
+    assert [s["filename"] for s in listing["shipped"]] == SHIPPED and listing["shipped_count"] == len(SHIPPED)
+    assert all(s["shipped"] is True for s in listing["shipped"])
     assert Path(listing["shipped_directory"]).samefile(SOURCE_STORE)
-    assert "csv_profile.py" in text_of(server.python("list_scripts"))
-    assert "shipped, read-only" in text_of(server.python("list_scripts"))
+    text = text_of(server.python("list_scripts"))
+    assert "mine.py" in text and f"{len(SHIPPED)} shipped script(s), read-only" in text
+    assert all(name in text for name in SHIPPED)
 
 
 def test_load_script_returns_a_shipped_script(server):
@@ -109,8 +112,8 @@ def test_a_users_script_of_the_same_name_placed_by_hand_wins(server):
     loaded = ok(server.python("load_script", filename="fetch_page.py"))
     assert loaded["shipped"] is False and "user version" in loaded["code"]
     listing = ok(server.python("list_scripts"))
-    entries = [s for s in listing["scripts"] if s["filename"] == "fetch_page.py"]
-    assert len(entries) == 1 and entries[0]["shipped"] is False
+    assert [s["filename"] for s in listing["scripts"]] == ["fetch_page.py"]
+    assert "fetch_page.py" not in [s["filename"] for s in listing["shipped"]]
     assert "the user version" in ok(server.python("run_script", filename="fetch_page.py"))["stdout"]
     # Deleting it removes the user's file; the shipped one is visible again.
     ok(server.python("delete_script", filename="fetch_page.py"))

@@ -95,7 +95,7 @@ def test_extracted_package_runs(deb, tmp_path, monkeypatch):
         listing = structured(server.python("list_scripts"))
         store = root / "usr" / "share" / "python-mcp" / "scripts_store"
         assert Path(listing["shipped_directory"]) == store
-        assert {s["filename"] for s in listing["scripts"] if s["shipped"]} == {p.name for p in store.glob("*.py")}
+        assert {s["filename"] for s in listing["shipped"]} == {p.name for p in store.glob("*.py")}
     finally:
         server.close()
         problems = server.protocol_problems()

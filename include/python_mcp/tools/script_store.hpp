@@ -9,7 +9,8 @@
 //
 // A second, read-only folder holds the scripts shipped with python-mcp (scripts_store/): they are
 // listed, loaded and run beside the user's. A user's script of the same name wins (one placed by
-// hand); save_script and delete_script refuse a shipped script's name.
+// hand); save_script and delete_script refuse a shipped script's name. list() keeps them apart
+// from the user's (`scripts` and `count` mean the scripts folder, as before).
 
 #include "python_mcp/support/json.hpp"
 
@@ -31,7 +32,9 @@ public:
 
     pymcp::json save(const std::string& name, const std::string& code);  // {filename, path, size, saved}
     pymcp::json load(const std::string& name) const;                     // {filename, code, size, path}
-    pymcp::json list() const;  // {scripts: [{filename, size, modified, path}], count, directory}
+    // {scripts: [{filename, size, modified, path, shipped: false}], count, directory} and, with a
+    // shipped folder, {shipped: [{..., shipped: true}], shipped_count, shipped_directory}.
+    pymcp::json list() const;
     pymcp::json remove(const std::string& name);                         // {filename, deleted}
     std::string read_code(const std::string& name) const;
 
