@@ -76,7 +76,8 @@ const char* const kInstructions =
     "processed in code and only the summary returned. Call the python tool with operation 'readme' for the full "
     "documentation.";
 
-pymcp::python::PythonEnvironment environment_from(const pymcp::app::Options& opt) {
+// The Python environment the options ask for, checked; enters --workdir. Throws std::runtime_error.
+pymcp::python::PythonEnvironment prepare_environment(const pymcp::app::Options& opt) {
     pymcp::python::PythonEnvironment env;
     if (!opt.venv.empty()) env.venv_site_packages = pymcp::python::venv_site_packages(opt.venv, pymcp::python::embedded_python_version());
     env.python_path = opt.python_path;
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
     // with the reason on stderr (before the protocol starts).
     python::PythonEnvironment python_environment;
     try {
-        python_environment = environment_from(opt);
+        python_environment = prepare_environment(opt);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "python-mcp: %s\n", e.what());
         return 2;
