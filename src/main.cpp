@@ -17,9 +17,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 #include <memory>
 #include <thread>
 
+#include "python_mcp/app/install_paths.hpp"
 #include "python_mcp/app/options.hpp"
 #include "python_mcp/client/downstream.hpp"
 #include "python_mcp/client/server_config.hpp"
@@ -29,6 +32,7 @@
 #include "python_mcp/python/deferred_engine.hpp"
 #include "python_mcp/python/fd_capture.hpp"
 #include "python_mcp/python/interpreter.hpp"
+#include "python_mcp/python/python_environment.hpp"
 #include "python_mcp/python/session_engine.hpp"
 #include "python_mcp/support/logging.hpp"
 #include "python_mcp/support/protocol_fds.hpp"
@@ -72,6 +76,17 @@ const char* const kInstructions =
     "processed in code and only the summary returned. Call the python tool with operation 'readme' for the full "
     "documentation.";
 
+// The Python environment the options ask for, checked; enters --workdir. Throws std::runtime_error.
+pymcp::python::PythonEnvironment prepare_environment(const pymcp::app::Options& opt) {
+    pymcp::python::PythonEnvironment env;
+    if (!opt.venv.empty()) env.venv_site_packages = pymcp::python::venv_site_packages(opt.venv, pymcp::python::embedded_python_version());
+    env.python_path = opt.python_path;
+    env.dask_scheduler = opt.dask_scheduler;
+    if (!opt.workdir.empty() && ::chdir(opt.workdir.c_str()) != 0)
+        throw std::runtime_error("--workdir " + opt.workdir.string() + ": " + std::strerror(errno));
+    return env;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,6 +95,15 @@ int main(int argc, char** argv) {
     auto parsed = app::parse_options(argc, argv);
     if (auto* code = std::get_if<int>(&parsed)) return *code;
     const app::Options& opt = std::get<app::Options>(parsed);
+    // A venv of another Python or a --workdir that cannot be entered stops the server at once,
+    // with the reason on stderr (before the protocol starts).
+    python::PythonEnvironment python_environment;
+    try {
+        python_environment = prepare_environment(opt);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "python-mcp: %s\n", e.what());
+        return 2;
+    }
 
     install_signal_handlers();
     ProtocolFds fds = take_protocol_fds();
@@ -104,7 +128,7 @@ int main(int argc, char** argv) {
     mcp::ToolRegistry registry;
     python::DeferredEngine engine;
 
-    tools::ScriptStore scripts(opt.scripts_dir);
+    tools::ScriptStore scripts(opt.scripts_dir, app::shipped_scripts_dir());
     tools::PythonToolOptions python_options;
     python_options.default_timeout = opt.timeout;
     python_options.default_max_output = opt.max_output;
@@ -201,6 +225,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<python::SessionEngine> session_engine;
     try {
         python::start_interpreter();
+        python::apply_python_environment(python_environment);
         python::EngineOptions engine_options;
         engine_options.max_sessions = opt.max_sessions;
         engine_options.session_ttl = opt.session_ttl;

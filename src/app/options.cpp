@@ -38,6 +38,45 @@ CLI::Validator duration_check(bool zero_ok) {
         },
         zero_ok ? "SECONDS (0, or 0.001 ..)" : "SECONDS (0.001 ..)");
 }
+
+std::string existing_directory(const std::string& value) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(value, ec)) return "no such directory: " + value;
+    return {};
+}
+
+// The Python environment's options (venv, extra sys.path folders, working directory, Dask).
+// Whether a venv suits this Python is checked at start (python/python_environment.cpp).
+void add_environment_options(CLI::App& app, Options& o) {
+    app.add_option("--venv", o.venv,
+                   "A virtual environment made by python3.11 (python3.11 -m venv DIR): its site-packages "
+                   "(with .pth files) come before the system's")
+        ->envname("PYTHON_MCP_VENV")->check(existing_directory);
+    app.add_option("--python-path", o.python_path, "A folder to put first on sys.path (repeatable)")
+        ->check(existing_directory);
+    app.add_option("--workdir", o.workdir, "Working directory of executions (default: the server's own)")
+        ->check(existing_directory);
+    app.add_option("--dask-scheduler", o.dask_scheduler,
+                   "Address of a Dask scheduler (tcp://host:8786): mcp.dask() returns a client connected to it")
+        ->envname("PYTHON_MCP_DASK_SCHEDULER");
+}
+
+// Command-line paths are relative to where the server was started; --workdir changes the current
+// directory at start, so every path is made absolute first.
+void absolute_paths(Options& o) {
+    auto absolute = [](std::filesystem::path& p) {
+        if (!p.empty()) p = std::filesystem::absolute(p).lexically_normal();
+    };
+    absolute(o.venv);
+    absolute(o.workdir);
+    for (auto& p : o.python_path) absolute(p);
+    if (o.workdir.empty()) return;
+    absolute(o.scripts_dir);
+    absolute(o.data_dir);
+    if (!o.config_file.empty()) o.config_file = std::filesystem::absolute(o.config_file).string();
+    if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
+}
+
 }  // namespace
 
 std::variant<Options, int> parse_options(int argc, char** argv) {
@@ -82,6 +121,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     app.add_option("--memory-limit", o.memory_limit_mb,
                    "Address-space limit in MiB (RLIMIT_AS): allocations beyond it raise MemoryError (0: none)")
         ->capture_default_str();
+    add_environment_options(app, o);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -94,6 +134,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     auto root = default_data_root();
     o.scripts_dir = scripts_dir.empty() ? root / "python_scripts" : std::filesystem::path(scripts_dir);
     o.data_dir = data_dir.empty() ? root / "databases" : std::filesystem::path(data_dir);
+    absolute_paths(o);
     return o;
 }
 

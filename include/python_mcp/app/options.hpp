@@ -6,6 +6,7 @@
 #include <optional>
 #include <variant>
 #include <string>
+#include <vector>
 
 namespace pymcp::app {
 
@@ -26,6 +27,13 @@ struct Options {
     bool expose_downstream = false;
     std::chrono::milliseconds downstream_timeout{120000};
     size_t memory_limit_mb = 0;
+
+    // The Python environment (python/python_tool_readme.md "Installed packages", README options).
+    // Paths are absolute after parse_options: --workdir changes the current directory at start.
+    std::filesystem::path venv;                      // --venv / PYTHON_MCP_VENV: a python3.11 venv
+    std::vector<std::filesystem::path> python_path;  // --python-path (repeatable): first on sys.path
+    std::filesystem::path workdir;                   // --workdir: executions' working directory
+    std::string dask_scheduler;                      // --dask-scheduler / PYTHON_MCP_DASK_SCHEDULER
 };
 
 // Parses argv. Returns the options, or an exit code when the program should stop now
