@@ -40,7 +40,7 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 cache="$build/CMakeCache.txt"
 if [[ ! -f "$cache" ]] || ! grep -qx 'CMAKE_BUILD_TYPE:STRING=Release' "$cache"; then
   say "configuring $build (Release)"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPYMCP_BUILD_TESTS=OFF >&2
 fi
 say "building $build/python-mcp"
 cmake --build "$build" -j2 --target python-mcp >&2

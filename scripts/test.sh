@@ -10,7 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 # Stages, each timed (stderr):
-#   release     scripts/setup.sh (packages, npm, Release build in build/) + every ctest suite
+#   release     scripts/setup.sh --with-tests (packages, npm, Release build in build/) + every
+#               ctest suite (unit, engine, e2e, interop, package)
 #   sanitizers  tests/sanitizers/run.sh: ASan + UBSan build in build-asan/, unit/engine/e2e/interop
 #   fuzz        tests/fuzz/run.sh: libFuzzer build in build-fuzz/, corpus replay + 60 s of fuzzing
 # Every stage runs even when an earlier one failed; the command fails if any did. For local runs
@@ -26,9 +27,9 @@ summary=()
 failed=()
 
 # --- stage: Release build, all suites -----------------------------------------------------------
-"$root/scripts/setup.sh" </dev/null
+"$root/scripts/setup.sh" --with-tests </dev/null
 t1=$(now)
-summary+=("$(printf '%-30s' 'release build (setup.sh)') $(fmt $((t1 - t0)))")
+summary+=("$(printf '%-30s' 'release build (setup.sh --with-tests)') $(fmt $((t1 - t0)))")
 status=0
 ctest --test-dir "$root/build" --output-on-failure -j2 "$@" || status=$?
 t2=$(now)

@@ -2,7 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <iostream>
 
 #include "python_mcp/support/logging.hpp"
@@ -10,25 +12,93 @@
 
 namespace pymcp::app {
 
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000.0 - 1e-6)));
+}
+
+namespace {
+// A duration in seconds: fractions allowed, at least 1 ms (or exactly 0 when `zero_ok`), at most
+// a year (so the conversion to milliseconds cannot overflow).
+CLI::Validator duration_check(bool zero_ok) {
+    return CLI::Validator(
+        [zero_ok](std::string& text) -> std::string {
+            double v = 0;
+            try {
+                size_t used = 0;
+                v = std::stod(text, &used);
+                if (used != text.size()) throw std::invalid_argument(text);
+            } catch (const std::exception&) {
+                return "'" + text + "' is not a number of seconds";
+            }
+            if (zero_ok && v == 0) return "";
+            if (!(v >= 0.001 && v <= kMaxDurationSeconds))
+                return "'" + text + "' is out of range: give seconds from 0.001 (1 ms) to " +
+                       std::to_string(static_cast<long long>(kMaxDurationSeconds)) + (zero_ok ? ", or 0" : "");
+            return "";
+        },
+        zero_ok ? "SECONDS (0, or 0.001 ..)" : "SECONDS (0.001 ..)");
+}
+
+std::string existing_directory(const std::string& value) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(value, ec)) return "no such directory: " + value;
+    return {};
+}
+
+// The Python environment's options (venv, extra sys.path folders, working directory, Dask).
+// Whether a venv suits this Python is checked at start (python/python_environment.cpp).
+void add_environment_options(CLI::App& app, Options& o) {
+    app.add_option("--venv", o.venv,
+                   "A virtual environment made by python3.11 (python3.11 -m venv DIR): its site-packages "
+                   "(with .pth files) come before the system's")
+        ->envname("PYTHON_MCP_VENV")->check(existing_directory);
+    app.add_option("--python-path", o.python_path, "A folder to put first on sys.path (repeatable)")
+        ->check(existing_directory);
+    app.add_option("--workdir", o.workdir, "Working directory of executions (default: the server's own)")
+        ->check(existing_directory);
+    app.add_option("--dask-scheduler", o.dask_scheduler,
+                   "Address of a Dask scheduler (tcp://host:8786): mcp.dask() returns a client connected to it")
+        ->envname("PYTHON_MCP_DASK_SCHEDULER");
+}
+
+// Command-line paths are relative to where the server was started; --workdir changes the current
+// directory at start, so every path is made absolute first.
+void absolute_paths(Options& o) {
+    auto absolute = [](std::filesystem::path& p) {
+        if (!p.empty()) p = std::filesystem::absolute(p).lexically_normal();
+    };
+    absolute(o.venv);
+    absolute(o.workdir);
+    for (auto& p : o.python_path) absolute(p);
+    if (o.workdir.empty()) return;
+    absolute(o.scripts_dir);
+    absolute(o.data_dir);
+    if (!o.config_file.empty()) o.config_file = std::filesystem::absolute(o.config_file).string();
+    if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
+}
+
+}  // namespace
+
 std::variant<Options, int> parse_options(int argc, char** argv) {
     Options o;
     std::string scripts_dir, data_dir;
+    double timeout_s = 60, session_ttl_s = 0, downstream_timeout_s = 120;
     CLI::App app{"python-mcp: an MCP server (stdio) that runs Python in an embedded CPython 3.11 with persistent "
                  "sessions; code calls other MCP tools in-process through the `mcp` module.",
                  "python-mcp"};
     app.set_version_flag("--version", std::string("python-mcp ") + PYMCP_VERSION);
     app.add_option("--scripts-dir", scripts_dir, "Folder of saved scripts (default: $XDG_DATA_HOME/python-mcp/python_scripts)");
     app.add_option("--data-dir", data_dir, "Folder where sqlite database names resolve (default: $XDG_DATA_HOME/python-mcp/databases)");
-    app.add_option("--timeout", o.timeout_s, "Default execute timeout in seconds")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--timeout", timeout_s, "Default execute timeout in seconds (fractions allowed)")
+        ->check(duration_check(false))->capture_default_str();
     app.add_option("--max-output", o.max_output, "Default bytes of stdout and of stderr kept per execution (head and tail)")
         ->check(CLI::Range(static_cast<size_t>(64), static_cast<size_t>(1) << 32))->capture_default_str();
     app.add_option("--max-message-bytes", o.max_message_bytes, "Longest accepted JSON-RPC input line in bytes")
         ->check(CLI::Range(static_cast<size_t>(256), static_cast<size_t>(1) << 34))->capture_default_str();
     app.add_option("--max-sessions", o.max_sessions, "Most persistent sessions at once")
         ->check(CLI::Range(1, 100000))->capture_default_str();
-    app.add_option("--session-ttl", o.session_ttl_s, "Seconds an idle session lives (0: until cleared)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--session-ttl", session_ttl_s, "Seconds an idle session lives, fractions allowed (0: until cleared)")
+        ->check(duration_check(true))->capture_default_str();
     app.add_flag("--require-unlock-token", o.require_unlock_token,
                  "Require each tool's tool_unlock_token (stated in its readme), as the original tools did");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off (logs go to stderr)")
@@ -46,20 +116,25 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                    "Downstream MCP servers, in Claude Desktop's format: {\"mcpServers\": {name: {command, args, env, cwd}}}");
     app.add_flag("--expose-downstream", o.expose_downstream,
                  "Also list downstream tools to the client as <server>.<tool> and forward calls to them");
-    app.add_option("--downstream-timeout", o.downstream_timeout_s, "Seconds a downstream tool call may take")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--downstream-timeout", downstream_timeout_s, "Seconds a downstream tool call may take (fractions allowed)")
+        ->check(duration_check(false))->capture_default_str();
     app.add_option("--memory-limit", o.memory_limit_mb,
                    "Address-space limit in MiB (RLIMIT_AS): allocations beyond it raise MemoryError (0: none)")
         ->capture_default_str();
+    add_environment_options(app, o);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         // --help and --version print to stdout and exit 0 before the protocol starts; errors go to stderr.
         return app.exit(e, std::cout, std::cerr);
     }
+    o.timeout = seconds_to_ms(timeout_s);
+    o.session_ttl = seconds_to_ms(session_ttl_s);
+    o.downstream_timeout = seconds_to_ms(downstream_timeout_s);
     auto root = default_data_root();
     o.scripts_dir = scripts_dir.empty() ? root / "python_scripts" : std::filesystem::path(scripts_dir);
     o.data_dir = data_dir.empty() ? root / "databases" : std::filesystem::path(data_dir);
+    absolute_paths(o);
     return o;
 }
 

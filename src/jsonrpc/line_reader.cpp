@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <algorithm>
 #include <cstring>
 
 namespace pymcp::jsonrpc {
@@ -47,7 +46,7 @@ LineReader::Status LineReader::next(std::string& line) {
             size_t len = static_cast<const char*>(nl) - base;
             size_t consumed = len + 1;
             if (skipping || len > max_line_) {
-                if (!skipping) head_.assign(base, std::min(len, kHeadBytes));
+                if (!skipping) prefix_.assign(base, std::min(len, kPrefixBytes));
                 start_ += consumed;
                 scanned_ = 0;
                 return Status::TooLong;
@@ -61,7 +60,7 @@ LineReader::Status LineReader::next(std::string& line) {
         scanned_ = avail;
         if (avail > max_line_) {
             // Drop what we have of the over-long line and keep discarding until its newline.
-            if (!skipping) head_.assign(base, std::min(avail, kHeadBytes));
+            if (!skipping) prefix_.assign(base, std::min(avail, kPrefixBytes));
             skipping = true;
             start_ = end_;
             scanned_ = 0;

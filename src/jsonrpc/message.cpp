@@ -1,5 +1,7 @@
 #include "python_mcp/jsonrpc/message.hpp"
 
+#include <cctype>
+
 #include "python_mcp/support/json_text.hpp"
 
 namespace pymcp::jsonrpc {
@@ -74,6 +76,117 @@ json parse_message(std::string_view line, const ParseLimits& limits) {
         return parse_json(line, limits.max_depth);
     } catch (const JsonSyntaxError& e) {
         throw RpcError(kParseError, std::string("Parse error: ") + e.what());
+    }
+}
+
+namespace {
+
+// A forward scanner over the first bytes of a JSON text. Every step returns false when the
+// text is malformed or ends before the token does (a token cut by the prefix's end is unknown).
+class PrefixScanner {
+public:
+    explicit PrefixScanner(std::string_view text) : text_(text) {}
+
+    bool at(char c) {
+        skip_space();
+        return pos_ < text_.size() && text_[pos_] == c;
+    }
+    bool take(char c) {
+        if (!at(c)) return false;
+        ++pos_;
+        return true;
+    }
+    // A whole string token, quotes included.
+    bool string_token(std::string_view& token) {
+        skip_space();
+        size_t start = pos_;
+        if (pos_ >= text_.size() || text_[pos_] != '"') return false;
+        for (++pos_; pos_ < text_.size(); ++pos_) {
+            if (text_[pos_] == '\\') {
+                ++pos_;  // the escaped character (the hex digits of a unicode escape are plain characters)
+            } else if (text_[pos_] == '"') {
+                ++pos_;
+                token = text_.substr(start, pos_ - start);
+                return true;
+            } else if (static_cast<unsigned char>(text_[pos_]) < 0x20) {
+                return false;
+            }
+        }
+        return false;
+    }
+    // Any value, nested ones included, without recursion; `token` is its text.
+    bool value(std::string_view& token) {
+        skip_space();
+        size_t start = pos_;
+        size_t depth = 0;
+        do {
+            skip_space();
+            if (pos_ >= text_.size()) return false;
+            char c = text_[pos_];
+            std::string_view ignored;
+            if (c == '"') {
+                if (!string_token(ignored)) return false;
+            } else if (c == '{' || c == '[') {
+                ++depth;
+                ++pos_;
+            } else if (c == '}' || c == ']') {
+                if (depth == 0) return false;
+                --depth;
+                ++pos_;
+            } else if (c == ',' || c == ':') {
+                if (depth == 0) return false;
+                ++pos_;
+            } else if (!scalar()) {
+                return false;
+            }
+        } while (depth > 0);
+        token = text_.substr(start, pos_ - start);
+        return true;
+    }
+
+private:
+    void skip_space() {
+        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
+            ++pos_;
+    }
+    // A number or literal; it must be followed by something, or it may have been cut short.
+    bool scalar() {
+        size_t start = pos_;
+        while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' ||
+                                       text_[pos_] == '+' || text_[pos_] == '.'))
+            ++pos_;
+        return pos_ > start && pos_ < text_.size();
+    }
+
+    std::string_view text_;
+    size_t pos_ = 0;
+};
+
+std::optional<json> parse_token(std::string_view token) {
+    try {
+        return parse_json(token, 2);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+}  // namespace
+
+std::optional<json> request_id_from_prefix(std::string_view prefix) {
+    PrefixScanner scan(prefix);
+    if (!scan.take('{')) return std::nullopt;
+    if (scan.at('}')) return std::nullopt;
+    for (;;) {
+        std::string_view key_token, value_token;
+        if (!scan.string_token(key_token) || !scan.take(':') || !scan.value(value_token)) return std::nullopt;
+        // Keys are compared decoded, so an escaped spelling of "id" counts too.
+        auto key = parse_token(key_token);
+        if (key && key->is_string() && key->get_ref<const std::string&>() == "id") {
+            auto id = parse_token(value_token);
+            if (id && (id->is_string() || id->is_number_integer())) return id;
+            return std::nullopt;  // an id, but not one a response can carry
+        }
+        if (!scan.take(',')) return std::nullopt;
     }
 }
 

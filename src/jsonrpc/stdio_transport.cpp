@@ -27,7 +27,7 @@ void StdioTransport::run(MessageHandler& handler) {
     while (!closing_.load()) {
         auto status = lines.next(line);
         if (status == LineReader::Status::Line) handler.on_text(line, kMainStream);
-        else if (status == LineReader::Status::TooLong) handler.on_oversized(lines.skipped_head(), max_message_bytes_, kMainStream);
+        else if (status == LineReader::Status::TooLong) handler.on_oversized(lines.overlong_prefix(), max_message_bytes_, kMainStream);
         else break;
     }
 }

@@ -137,11 +137,13 @@ void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const 
                                 [this](std::function<void()> work) { return run_blocking(std::move(work)); }));
 }
 
+// False when the pool has no thread and cannot start one: the work is dropped unrun (the pool
+// does not queue it), and the caller answers the call.
 bool Server::run_blocking(std::function<void()> work) {
     try {
         pool_.post(std::move(work));
         return true;
-    } catch (const std::exception& e) {
+    } catch (const PoolError& e) {
         spdlog::error("cannot start a request thread: {}", e.what());
         return false;
     }
@@ -151,14 +153,17 @@ bool Server::run_blocking(std::function<void()> work) {
 // change covers the burst.
 void Server::announce_tools_changed() {
     if (shutting_down_.load() || list_changed_pending_.exchange(true)) return;
-    bool posted = run_blocking([this] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto announce = [this] {
         list_changed_pending_ = false;
         if (shutting_down_.load()) return;
         for (auto& c : connections())
             if (c->session().ready()) c->peer().notify("notifications/tools/list_changed", nullptr);
+    };
+    bool posted = run_blocking([announce] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        announce();
     });
-    if (!posted) list_changed_pending_ = false;
+    if (!posted) announce();  // no thread to wait on: tell the clients now rather than never
 }
 
 std::vector<std::shared_ptr<Server::Connection>> Server::connections() const {

@@ -91,7 +91,12 @@ void ToolCall::run_blocking(std::function<json(const ToolCall&)> work) const {
         }
     });
     // Not started means never will: the answer says so, and the work went with the task.
-    if (!started) fail("Tool '" + tool() + "' could not run: the server cannot start a thread for it right now");
+    if (!started) reject_unrun();
+}
+
+void ToolCall::reject_unrun() const {
+    reject(-32603, "Internal error: the server cannot start a thread for tool '" + tool() +
+                       "' right now; the call did not run");
 }
 
 std::function<void(ToolCall)> blocking_handler(BlockingToolHandler handler) {

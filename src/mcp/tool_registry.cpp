@@ -201,7 +201,7 @@ void ToolRegistry::dispatch(ToolCall call) const {
             call.map_exception(std::current_exception());
         }
     });
-    if (!started) call.fail("Tool '" + call.tool() + "' could not run: the server cannot start a thread for it right now");
+    if (!started) call.reject_unrun();
 }
 
 namespace {

@@ -106,6 +106,7 @@ void MainThreadExecutor::post(std::function<void()> task) {
 }
 
 void MainThreadExecutor::run() {
+    runner_ = std::this_thread::get_id();
     std::unique_lock lock(mutex_);
     for (;;) {
         wake_.wait(lock, [&] { return stopped_ || !tasks_.empty(); });

@@ -1,5 +1,6 @@
 #include "python_mcp/python/session_engine.hpp"
 
+#include <malloc.h>
 #include <pybind11/embed.h>
 #include <pthread.h>
 #include <signal.h>
@@ -95,6 +96,21 @@ std::string seconds_text(std::chrono::milliseconds ms) {
     return buf;
 }
 
+std::string seconds_text(Clock::duration d) {
+    return seconds_text(std::chrono::round<std::chrono::milliseconds>(d));
+}
+
+// How often idle sessions are looked at: a quarter of the TTL (so one expires at most 25% late),
+// at least every second, at most every 10 ms.
+std::chrono::milliseconds expiry_period(std::chrono::milliseconds ttl) {
+    return std::clamp(ttl / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+}
+
+// Jobs finished since the last trim that make it worth trimming the heap once the engine is
+// idle, and how long it must stay idle first (so a burst that pauses is trimmed at its end, once).
+constexpr size_t kBurstJobs = 64;
+constexpr std::chrono::milliseconds kTrimDelay{100};
+
 }  // namespace
 
 struct SessionEngine::Session {
@@ -110,13 +126,21 @@ struct SessionEngine::Session {
     std::shared_ptr<Job> current;
     size_t executions = 0;
     size_t variables = 0;  // counted after each run, so listing needs no GIL
+    bool cleared = false;  // cleared while busy: freed when its queue has drained
 };
 
 struct SessionEngine::Job {
     ExecRequest request;
     std::shared_ptr<Execution> execution;
+    std::weak_ptr<Session> session;
     std::mutex mutex;
     bool done = false;        // GUARDED_BY(mutex): the code has finished (or never ran)
+    // GUARDED_BY(mutex): the code began to run, or the deadline answered that it never did
+    // (abandoned: it must not start later). Decided under the one mutex, so an answer that says
+    // "did not run" is always true.
+    bool started = false;
+    bool abandoned = false;
+    Clock::time_point started_at;  // GUARDED_BY(mutex), once started
     ExecOutcome outcome;      // written by the running thread before done is set
     std::atomic<bool> running{false};
     unsigned long thread_id = 0;
@@ -252,8 +276,7 @@ RuntimeFns* g_fns = nullptr;
 SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
     : options_(options),
       interrupter_((save_server_signals(), watch_for_fork(), std::make_unique<Interrupter>())),
-      timer_(std::make_unique<DeadlineTimer>()),
-      last_expiry_check_(Clock::now()) {
+      timer_(std::make_unique<DeadlineTimer>()) {
     {
         py::gil_scoped_acquire gil;
         bridge::set_registry(&registry);
@@ -264,9 +287,15 @@ SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
         }
     }
     pool_ = std::make_unique<ElasticPool>("python", options_.max_threads, python_thread_hooks());
+    if (options_.session_ttl.count() > 0)
+        timer_->schedule(Clock::now() + expiry_period(options_.session_ttl), [this] { expiry_tick(); });
 }
 
 SessionEngine::~SessionEngine() {
+    {
+        std::lock_guard lock(sessions_mutex_);
+        stopping_ = true;  // no expiry tick posts to the pool from now on
+    }
     interrupt_all();
     pool_.reset();  // joins; running code must have stopped
     timer_.reset();
@@ -275,13 +304,12 @@ SessionEngine::~SessionEngine() {
     sessions_.clear();
 }
 
-std::shared_ptr<SessionEngine::Session> SessionEngine::session_for(const ExecRequest& request) {
+std::shared_ptr<SessionEngine::Session> SessionEngine::session_for_locked(const ExecRequest& request) {
     if (!request.persistent) {
         auto s = std::make_shared<Session>();
         s->id = request.session_id;
         return s;
     }
-    std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(request.session_id);
     if (it != sessions_.end()) return it->second;
     if (sessions_.size() >= options_.max_sessions)
@@ -295,17 +323,27 @@ std::shared_ptr<SessionEngine::Session> SessionEngine::session_for(const ExecReq
     return s;
 }
 
-void SessionEngine::enqueue(const std::shared_ptr<Session>& session, const std::shared_ptr<Job>& job) {
-    bool start;
-    {
-        std::lock_guard lock(sessions_mutex_);
-        session->queue.push_back(job);
-        start = !session->draining;
-        session->draining = true;
-        std::erase_if(running_, [](const auto& w) { return w.expired(); });
-        running_.push_back(job);
+// Finding the session and queueing the job happen under one hold of sessions_mutex_: a session
+// that expired or was cleared in between would otherwise run the job on globals being freed.
+void SessionEngine::enqueue(const std::shared_ptr<Job>& job) {
+    std::lock_guard lock(sessions_mutex_);
+    auto session = session_for_locked(job->request);
+    job->session = session;
+    session->queue.push_back(job);
+    running_.emplace(job.get(), job);
+    if (session->draining) return;
+    // Posted under the lock (the pool never calls back into this engine with its own lock
+    // held), so a refusal can be undone before anyone else saw the job.
+    try {
+        pool_->post([this, session] { drain(session); });
+    } catch (const PoolError& e) {
+        session->queue.pop_back();
+        running_.erase(job.get());
+        if (session->persistent && session->executions == 0 && !session->globals.object && session->queue.empty())
+            sessions_.erase(session->id);  // made for this job only
+        throw EngineError(std::string(e.what()) + "; the code did not run");
     }
-    if (start) pool_->post([this, session] { drain(session); });
+    session->draining = true;
 }
 
 void SessionEngine::drain(std::shared_ptr<Session> session) {
@@ -315,22 +353,18 @@ void SessionEngine::drain(std::shared_ptr<Session> session) {
             std::lock_guard lock(sessions_mutex_);
             if (session->queue.empty()) {
                 session->draining = false;
-                return;
+                if (!session->cleared) return;
+            } else {
+                job = session->queue.front();
+                session->queue.pop_front();
+                session->current = job;
             }
-            job = session->queue.front();
-            session->queue.pop_front();
-            session->current = job;
         }
-        if (job->request.run_on_main_thread) {
-            std::promise<void> finished;
-            MainThreadExecutor::instance().post([&] {
-                run_job(*session, *job);
-                finished.set_value();
-            });
-            finished.get_future().wait();
-        } else {
-            run_job(*session, *job);
+        if (!job) {  // cleared while busy: nothing can queue here any more (it left the table)
+            release_sessions({std::move(session)});
+            return;
         }
+        run_queued(*session, *job);
         ExecOutcome outcome;
         {
             std::lock_guard lock(job->mutex);
@@ -345,8 +379,47 @@ void SessionEngine::drain(std::shared_ptr<Session> session) {
             session->last_used = std::chrono::system_clock::now();
             session->last_used_steady = Clock::now();
             ++session->executions;
+            running_.erase(job.get());
         }
         answer(*job, std::move(outcome));
+        job.reset();
+        trim_after_burst();
+    }
+}
+
+void SessionEngine::run_queued(Session& session, Job& job) {
+    if (!job.request.run_on_main_thread) {
+        run_job(session, job);
+        return;
+    }
+    std::promise<void> finished;
+    MainThreadExecutor::instance().post([&] {
+        run_job(session, job);
+        finished.set_value();
+    });
+    finished.get_future().wait();
+}
+
+void SessionEngine::trim_after_burst() {
+    std::lock_guard lock(sessions_mutex_);
+    ++done_since_trim_;
+    if (!running_.empty() || trim_scheduled_ || done_since_trim_ < kBurstJobs || stopping_) return;
+    trim_scheduled_ = true;
+    timer_->schedule(Clock::now() + kTrimDelay, [this] { trim_if_idle(); });
+}
+
+void SessionEngine::trim_if_idle() {
+    std::lock_guard lock(sessions_mutex_);
+    trim_scheduled_ = false;
+    if (stopping_ || !running_.empty()) return;  // busy again: its next idle moment asks again
+    done_since_trim_ = 0;
+    // Thousands of queued jobs (each with its request, buffers and outcome) were freed across
+    // every thread's malloc arena; without this the process keeps them resident for good.
+    // Trimming walks the arenas (milliseconds on a big heap): a pool thread does it.
+    try {
+        pool_->post([] { ::malloc_trim(0); });
+    } catch (const PoolError&) {
+        // No thread: nothing ran, nothing to give back that matters.
     }
 }
 
@@ -363,7 +436,14 @@ void SessionEngine::run_job(Session& session, Job& job) {
     py::gil_scoped_acquire gil;
     waiting.done();
     auto started = Clock::now();
-    if (ex.interrupted()) {  // cancelled or timed out while it waited in the queue
+    bool run;
+    {
+        std::lock_guard lock(job.mutex);
+        run = !job.abandoned && !ex.interrupted();
+        job.started = run;
+        if (run) job.started_at = started;
+    }
+    if (!run) {  // cancelled or timed out while it waited in the queue
         out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut
                                                                           : ExecOutcome::Status::Cancelled;
         if (out.status == ExecOutcome::Status::TimedOut)
@@ -482,8 +562,11 @@ void SessionEngine::answer(Job& job, ExecOutcome outcome) {
 }
 
 void SessionEngine::submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) {
-    expire_idle_sessions();
-    auto session = session_for(request);
+    if (request.run_on_main_thread && MainThreadExecutor::instance().runs_on_this_thread())
+        throw EngineError(
+            "run_on_main_thread: this code already runs on the main thread (a run_on_main_thread execution "
+            "called mcp.call for another one), which would wait for itself until its timeout; the nested code "
+            "did not run. Run it without run_on_main_thread, or call it directly");
     auto job = std::make_shared<Job>();
     job->request = request;
     job->execution = std::make_shared<Execution>(request.session_id, request.persistent, request.max_output, context);
@@ -503,12 +586,29 @@ void SessionEngine::submit(const ExecRequest& request, const mcp::CallContext& c
     job->deadline_id = timer_->schedule(Clock::now() + request.timeout, [this, weak] {
         if (auto j = weak.lock()) on_deadline(j);
     });
-    enqueue(session, job);
+    try {
+        enqueue(job);
+    } catch (...) {
+        timer_->cancel(job->deadline_id);
+        job->completion = nullptr;  // the caller answers from the exception
+        throw;
+    }
 }
 
 void SessionEngine::on_deadline(const std::shared_ptr<Job>& job) {
     if (job->answered.load()) return;
+    bool started;
+    {
+        std::lock_guard lock(job->mutex);
+        started = job->started;
+        job->abandoned = !started;
+    }
     job->execution->interrupt(Execution::Interrupt::Timeout);
+    if (!started) {
+        // It never ran and now never will: say what it waited for, not that it overran.
+        answer(*job, not_started_outcome(*job));
+        return;
+    }
     interrupter_->request(job);
     // The interrupt usually lands within milliseconds and the job answers with its traceback.
     // If it has not after the grace period, the code is stuck in C: answer now with what it printed.
@@ -533,6 +633,35 @@ void SessionEngine::on_deadline(const std::shared_ptr<Job>& job) {
     });
 }
 
+ExecOutcome SessionEngine::not_started_outcome(const Job& job) {
+    const auto& req = job.request;
+    std::shared_ptr<Job> ahead;  // the session's running job, when it is another one
+    if (auto session = job.session.lock()) {
+        std::lock_guard lock(sessions_mutex_);
+        if (session->current.get() != &job) ahead = session->current;
+    }
+    std::string why;
+    if (ahead) {
+        std::string busy_for;
+        {
+            std::lock_guard lock(ahead->mutex);
+            if (ahead->started) busy_for = " that has been running for " + seconds_text(Clock::now() - ahead->started_at) + " s";
+        }
+        why = "it waited its whole timeout of " + seconds_text(req.timeout) + " s behind an earlier execution in session '" +
+              req.session_id + "'" + busy_for +
+              " (probably inside a long C call that cannot be interrupted); that session stays busy until it returns, "
+              "other sessions keep working";
+    } else {
+        why = "it could not start within its timeout of " + seconds_text(req.timeout) +
+              " s: other code held the interpreter (a long C call that keeps the GIL)" +
+              (req.run_on_main_thread ? std::string(" or the main thread") : std::string()) + " the whole time";
+    }
+    ExecOutcome out;
+    out.status = ExecOutcome::Status::TimedOut;
+    out.error = ExecError{"TimeoutError", "the code did not run: " + why, ""};
+    return out;
+}
+
 ExecOutcome SessionEngine::execute(const ExecRequest& request, const mcp::CallContext& context) {
     std::promise<ExecOutcome> promise;
     auto future = promise.get_future();
@@ -543,7 +672,6 @@ ExecOutcome SessionEngine::execute(const ExecRequest& request, const mcp::CallCo
 std::optional<size_t> SessionEngine::clear_session(const std::string& session_id) {
     std::shared_ptr<Session> session;
     size_t counted;
-    bool busy;
     {
         std::lock_guard lock(sessions_mutex_);
         auto it = sessions_.find(session_id);
@@ -551,20 +679,20 @@ std::optional<size_t> SessionEngine::clear_session(const std::string& session_id
         session = it->second;
         sessions_.erase(it);
         counted = session->variables;
-        busy = session->draining;
+        // Busy: its globals go when the running code (and what queued behind it) returns; the
+        // draining thread frees them then, without waiting for another call.
+        session->cleared = session->draining;
+        if (session->cleared) return counted;
     }
-    bridge::forget_session_cells(session_id);
-    if (busy) return counted;  // its globals go when the running code returns
-    py::gil_scoped_acquire gil;
-    if (session->globals.object) {
-        counted = g_fns->count_variables(*session->globals.object).cast<size_t>();
-        session->globals.object->attr("clear")();
+    {
+        py::gil_scoped_acquire gil;
+        if (session->globals.object) counted = g_fns->count_variables(*session->globals.object).cast<size_t>();
     }
+    release_sessions({std::move(session)});
     return counted;
 }
 
 std::vector<SessionInfo> SessionEngine::list_sessions() {
-    expire_idle_sessions();
     std::vector<SessionInfo> out;
     std::lock_guard lock(sessions_mutex_);
     for (const auto& [id, s] : sessions_)
@@ -578,7 +706,7 @@ void SessionEngine::interrupt_all() {
     std::vector<std::shared_ptr<Job>> jobs;
     {
         std::lock_guard lock(sessions_mutex_);
-        for (auto& w : running_)
+        for (auto& [_, w] : running_)
             if (auto j = w.lock()) jobs.push_back(j);
     }
     for (auto& j : jobs) {
@@ -587,25 +715,66 @@ void SessionEngine::interrupt_all() {
     }
 }
 
-void SessionEngine::expire_idle_sessions() {
-    if (options_.session_ttl.count() <= 0) return;
-    std::vector<std::shared_ptr<Session>> expired;  // destroyed outside the lock (takes the GIL)
-    {
-        std::lock_guard lock(sessions_mutex_);
-        auto now = Clock::now();
-        if (now - last_expiry_check_ < std::chrono::seconds(1)) return;
-        last_expiry_check_ = now;
-        for (auto it = sessions_.begin(); it != sessions_.end();) {
-            if (!it->second->draining && now - it->second->last_used_steady > options_.session_ttl) {
-                spdlog::info("session '{}' expired after {} s idle", it->first, options_.session_ttl.count());
-                expired.push_back(it->second);
-                it = sessions_.erase(it);
-            } else {
-                ++it;
-            }
+void SessionEngine::expiry_tick() {
+    std::lock_guard lock(sessions_mutex_);
+    if (stopping_) return;
+    auto now = Clock::now();
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (!it->second->draining && now - it->second->last_used_steady > options_.session_ttl) {
+            spdlog::info("session '{}' expired after {} s idle", it->first, seconds_text(options_.session_ttl));
+            expired_.push_back(std::move(it->second));
+            it = sessions_.erase(it);
+        } else {
+            ++it;
         }
     }
-    for (const auto& s : expired) bridge::forget_session_cells(s->id);
+    // Freeing runs user finalizers and needs the GIL: never on this thread (it answers
+    // time-outs), nor on the reader (it answers pings); a pool thread does it.
+    if (!expired_.empty()) {
+        try {
+            pool_->post([this] {
+                std::vector<std::shared_ptr<Session>> batch;
+                {
+                    std::lock_guard l(sessions_mutex_);
+                    batch.swap(expired_);
+                }
+                release_sessions(std::move(batch));
+            });
+        } catch (const PoolError& e) {
+            spdlog::warn("cannot free expired sessions yet: {}", e.what());  // tried again next tick
+        }
+    }
+    timer_->schedule(now + expiry_period(options_.session_ttl), [this] { expiry_tick(); });
+}
+
+void SessionEngine::release_sessions(std::vector<std::shared_ptr<Session>> sessions) {
+    if (sessions.empty()) return;
+    {
+        py::gil_scoped_acquire gil;
+        for (auto& s : sessions) {
+            bridge::forget_session_cells(s->id);  // its cells' sources, kept for tracebacks
+            if (!s->globals.object) continue;
+            // Clearing breaks the cycles through every function's __globals__ (and runs the
+            // values' finalizers, here); then the dict itself goes.
+            try {
+                s->globals.object->attr("clear")();
+            } catch (py::error_already_set& e) {
+                spdlog::warn("clearing session '{}': {}", s->id, e.what());
+            }
+            delete s->globals.object;
+            s->globals.object = nullptr;
+        }
+        sessions.clear();
+        // What is left in cycles among the values (classes, closures, self-references).
+        try {
+            py::module_::import("gc").attr("collect")();
+        } catch (py::error_already_set& e) {
+            spdlog::warn("gc.collect after freeing sessions: {}", e.what());
+        }
+    }
+    // Large frees went back to glibc's free lists, not to the OS (its mmap threshold grows with
+    // use): return them, outside the GIL.
+    ::malloc_trim(0);
 }
 
 }  // namespace pymcp::python

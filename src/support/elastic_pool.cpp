@@ -1,5 +1,6 @@
 #include "python_mcp/support/elastic_pool.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -24,6 +25,26 @@ ElasticPool::~ElasticPool() {
     retired_.wait(lock, [&] { return retiring_ == 0; });
 }
 
+void ElasticPool::set_spawner_for_testing(Spawner spawner) {
+    std::lock_guard lock(mutex_);
+    spawn_ = std::move(spawner);
+}
+
+bool ElasticPool::start_thread_locked() {
+    try {
+        threads_.reserve(threads_.size() + 1);  // so nothing throws once the thread exists
+        threads_.push_back(spawn_ ? spawn_([this] { run_thread(); }) : std::thread([this] { run_thread(); }));
+        start_failed_ = false;
+        return true;
+    } catch (const std::exception& e) {  // std::system_error (EAGAIN), std::bad_alloc
+        if (!start_failed_)
+            spdlog::warn("{} pool: cannot start a thread ({}); {} thread(s) carry on", name_, e.what(),
+                         threads_.size());
+        start_failed_ = true;
+        return false;
+    }
+}
+
 void ElasticPool::post(std::function<void()> task) {
     std::unique_lock lock(mutex_);
     queue_.push_back(std::move(task));
@@ -34,7 +55,15 @@ void ElasticPool::post(std::function<void()> task) {
         wake_.notify_one();
         return;
     }
-    if (threads_.size() < max_threads_) threads_.emplace_back([this] { run_thread(); });
+    if (threads_.size() >= max_threads_ || start_thread_locked() || !threads_.empty()) return;
+    // No thread will ever take it: hand it back, destroyed outside the lock (its captures may
+    // take other locks), and say so. Nothing else can have taken it: there is no thread.
+    auto refused = std::move(queue_.back());
+    queue_.pop_back();
+    lock.unlock();
+    refused = nullptr;
+    throw PoolError("cannot start a thread for the " + name_ +
+                    " pool (the process is out of threads or memory: see --memory-limit and ulimit -u)");
 }
 
 bool ElasticPool::retire_locked() {
@@ -71,8 +100,13 @@ void ElasticPool::run_thread() {
                 if (hooks_.on_stop) hooks_.on_stop();
                 lock.lock();
                 --retiring_;
+                // The last of a wave of retiring threads: what they freed (caches, Python
+                // thread states, arena free lists) goes back to the OS.
+                const bool wave_over = retiring_ == 0 && threads_.size() <= retire_.keep;
                 retired_.notify_all();
-                return;  // `this` may be gone once the lock is released
+                lock.unlock();  // `this` may be gone from here on
+                if (wave_over) ::malloc_trim(0);
+                return;
             }
             continue;
         }

@@ -344,6 +344,12 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
         for (const auto& s : r["scripts"])
             text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes\t" +
                     s["modified"].get<std::string>();
+        if (r.contains("shipped")) {
+            text += "\n" + std::to_string(r["shipped_count"].get<size_t>()) + " shipped script(s), read-only, in " +
+                    r["shipped_directory"].get<std::string>();
+            for (const auto& s : r["shipped"])
+                text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes";
+        }
         return mcp::tool_result(text, r);
     }
     if (op == "delete_script") {

@@ -1,5 +1,6 @@
 #include "python_mcp/tools/script_store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -34,7 +35,44 @@ bool inside(const fs::path& folder, const fs::path& p) {
 
 }  // namespace
 
-ScriptStore::ScriptStore(fs::path directory) : directory_(std::move(directory)) {}
+ScriptStore::ScriptStore(fs::path directory, fs::path shipped_directory)
+    : directory_(std::move(directory)), shipped_directory_(std::move(shipped_directory)) {}
+
+fs::path ScriptStore::shipped_path(const std::string& filename) const {
+    if (shipped_directory_.empty()) return {};
+    fs::path p = shipped_directory_ / filename;
+    std::error_code ec;
+    return fs::is_regular_file(p, ec) ? p : fs::path();
+}
+
+void ScriptStore::refuse_shipped(const std::string& filename, const char* operation) const {
+    if (shipped_path(filename).empty()) return;
+    throw ToolError(std::string(operation) + " refused: '" + filename +
+                    "' is a script shipped with python-mcp (read-only, in " + shipped_directory_.string() +
+                    "). Save your own version under another name, e.g. 'my_" + filename + "'.");
+}
+
+// The shipped scripts that no user script of the same name hides, as list() entries, by name.
+json ScriptStore::shipped_entries(const json& user_scripts) const {
+    json out = json::array();
+    std::error_code ec;
+    if (shipped_directory_.empty() || !fs::is_directory(shipped_directory_, ec)) return out;
+    std::vector<fs::directory_entry> entries(fs::directory_iterator(shipped_directory_, ec), fs::directory_iterator());
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
+    for (const auto& e : entries) {
+        const std::string fname = e.path().filename().string();
+        if (fname.empty() || fname[0] == '.' || e.path().extension() != ".py" || !e.is_regular_file(ec)) continue;
+        bool hidden = std::any_of(user_scripts.begin(), user_scripts.end(),
+                                  [&](const json& s) { return s["filename"] == fname; });
+        if (hidden) continue;
+        out.push_back(json{{"filename", fname},
+                           {"size", e.file_size(ec)},
+                           {"modified", iso_time(e.last_write_time(ec))},
+                           {"path", e.path().string()},
+                           {"shipped", true}});
+    }
+    return out;
+}
 
 std::string ScriptStore::normalize(const std::string& name) const {
     std::string n = name;
@@ -66,6 +104,7 @@ fs::path ScriptStore::existing_path(const std::string& name) const {
     std::string filename = normalize(name);
     fs::path p = path_for(filename);
     std::error_code ec;
+    if (!fs::is_regular_file(p, ec) && !shipped_path(filename).empty()) return shipped_path(filename);
     if (!fs::is_regular_file(p, ec))
         throw ToolError("no script named '" + filename + "' in " + directory_.string() +
                         " (list_scripts shows what there is)");
@@ -74,6 +113,7 @@ fs::path ScriptStore::existing_path(const std::string& name) const {
 
 json ScriptStore::save(const std::string& name, const std::string& code) {
     std::string filename = normalize(name);
+    refuse_shipped(filename, "save_script");
     try {
         ensure_directory(directory_);
         fs::path p = path_for(filename);
@@ -98,7 +138,9 @@ std::string ScriptStore::read_code(const std::string& name) const {
 json ScriptStore::load(const std::string& name) const {
     std::string filename = normalize(name);
     std::string code = read_code(filename);
-    return json{{"filename", filename}, {"code", code}, {"size", code.size()}, {"path", (directory_ / filename).string()}};
+    fs::path p = existing_path(filename);
+    return json{{"filename", filename}, {"code", code}, {"size", code.size()}, {"path", p.string()},
+                {"shipped", !shipped_directory_.empty() && p.parent_path() == shipped_directory_}};
 }
 
 json ScriptStore::list() const {
@@ -118,15 +160,25 @@ json ScriptStore::list() const {
             scripts.push_back(json{{"filename", e.path().filename().string()},
                                    {"size", e.file_size(ec)},
                                    {"modified", iso_time(e.last_write_time(ec))},
-                                   {"path", e.path().string()}});
+                                   {"path", e.path().string()},
+                                   {"shipped", false}});
         }
     }
     size_t count = scripts.size();
-    return json{{"scripts", std::move(scripts)}, {"count", count}, {"directory", directory_.string()}};
+    json shipped = shipped_entries(scripts);
+    json r{{"scripts", std::move(scripts)}, {"count", count}, {"directory", directory_.string()}};
+    if (!shipped_directory_.empty()) {
+        // Apart from `scripts`, whose count and folder clients already rely on.
+        r["shipped_count"] = shipped.size();
+        r["shipped"] = std::move(shipped);
+        r["shipped_directory"] = shipped_directory_.string();
+    }
+    return r;
 }
 
 json ScriptStore::remove(const std::string& name) {
     fs::path p = existing_path(name);
+    if (!shipped_directory_.empty() && p.parent_path() == shipped_directory_) refuse_shipped(p.filename().string(), "delete_script");
     std::error_code ec;
     if (!fs::remove(p, ec) || ec) throw ToolError("cannot delete script " + p.string() + ": " + ec.message());
     return json{{"filename", p.filename().string()}, {"deleted", true}};

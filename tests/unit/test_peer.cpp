@@ -311,17 +311,6 @@ TEST_F(PeerTest, OversizedRequestIsAnsweredWithItsOwnId) {
     EXPECT_EQ(m["error"]["code"], kInvalidRequest);
 }
 
-TEST(FindLeadingId, ReadsIdsFromTruncatedHeads) {
-    EXPECT_EQ(find_leading_id(R"({"jsonrpc":"2.0","id":42,"method":"x","params":{"a":"aaaa)"), 42);
-    EXPECT_EQ(find_leading_id(R"( { "params" : {"id": 9, "s": "}\"{"}, "id" : "z\"q", "method")"), "z\"q");
-    EXPECT_EQ(find_leading_id(R"({"method":"x","params":{"code":"aaaa)"), nullptr);
-    EXPECT_EQ(find_leading_id(R"({"jsonrpc":"2.0","id":12)"), nullptr);  // digits may be cut
-    EXPECT_EQ(find_leading_id(R"({"id":null,"x":1})"), nullptr);
-    EXPECT_EQ(find_leading_id(R"({"id":1.5,"x":1})"), nullptr);
-    EXPECT_EQ(find_leading_id(R"([{"id":1}])"), nullptr);
-    EXPECT_EQ(find_leading_id(""), nullptr);
-}
-
 TEST_F(PeerTest, GateRefusesAllButUngatedMethods) {
     PeerOptions options = named("server");
     options.request_gate = [](const std::string& method) {

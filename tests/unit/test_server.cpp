@@ -787,7 +787,8 @@ TEST(ServerBlockingRunner, WorkThatCannotStartIsAnsweredOnceAndNeverRuns) {
     registry.dispatch(ToolCall("work", json::object(), CallContext{}, reply,
                                [](std::function<void()>) -> bool { throw std::system_error(EAGAIN, std::generic_category()); }));
     ASSERT_EQ(answers.size(), 1u);
-    EXPECT_TRUE(answers[0]["isError"].get<bool>());
+    EXPECT_EQ(answers[0]["code"], -32603);
+    EXPECT_NE(answers[0]["m"].get<std::string>().find("did not run"), std::string::npos);
     EXPECT_EQ(ran.load(), 0);
 }
 

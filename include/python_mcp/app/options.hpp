@@ -1,32 +1,48 @@
 #pragma once
 // Command-line options of python-mcp (CLI11). Every option is documented in README.md.
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <variant>
 #include <string>
+#include <vector>
 
 namespace pymcp::app {
 
 struct Options {
     std::filesystem::path scripts_dir;  // default: <data root>/python_scripts
     std::filesystem::path data_dir;     // default: <data root>/databases
-    double timeout_s = 60;
+    // Durations are given in (fractional) seconds and kept in whole milliseconds, rounded up:
+    // --session-ttl 0.5 is half a second, not 0 (which means "never").
+    std::chrono::milliseconds timeout{60000};
     size_t max_output = 64 * 1024;
     size_t max_message_bytes = 32 * 1024 * 1024;
     size_t max_sessions = 64;
-    double session_ttl_s = 0;
+    std::chrono::milliseconds session_ttl{0};  // 0: sessions live until cleared
     bool require_unlock_token = false;
     std::string log_level = "info";
     std::string log_file;
     std::string config_file;
     bool expose_downstream = false;
-    double downstream_timeout_s = 120;
+    std::chrono::milliseconds downstream_timeout{120000};
     size_t memory_limit_mb = 0;
+
+    // The Python environment (python/python_tool_readme.md "Installed packages", README options).
+    // Paths are absolute after parse_options: --workdir changes the current directory at start.
+    std::filesystem::path venv;                      // --venv / PYTHON_MCP_VENV: a python3.11 venv
+    std::vector<std::filesystem::path> python_path;  // --python-path (repeatable): first on sys.path
+    std::filesystem::path workdir;                   // --workdir: executions' working directory
+    std::string dask_scheduler;                      // --dask-scheduler / PYTHON_MCP_DASK_SCHEDULER
 };
 
 // Parses argv. Returns the options, or an exit code when the program should stop now
 // (--help, --version: 0; a bad option: 2, after printing the error to stderr).
 std::variant<Options, int> parse_options(int argc, char** argv);
+
+// Seconds (as given on the command line) to milliseconds, rounded up so that no positive value
+// becomes 0. The caller has checked the range (0 .. kMaxDurationSeconds).
+std::chrono::milliseconds seconds_to_ms(double seconds);
+inline constexpr double kMaxDurationSeconds = 366.0 * 24 * 3600;  // a year: beyond it is a typo
 
 }  // namespace pymcp::app

@@ -3,10 +3,12 @@
 //
 // Used by one thread at a time (the protocol reader, or a downstream client's reader). A line
 // longer than the cap is skipped up to its newline and reported once as TooLong, so a hostile
-// 100 MB line costs no more than the cap in memory; its first bytes are kept for finding its id. Never throws; I/O errors end as Error.
+// 100 MB line costs no more than the cap in memory; its first bytes (at most kPrefixBytes) are
+// kept, so the caller can still find the request's id and answer it. Never throws; I/O errors
+// end as Error.
 
+#include <algorithm>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace pymcp::jsonrpc {
@@ -20,10 +22,10 @@ public:
     // Blocks until a whole line (without its "\n" or "\r\n"), a skipped over-long line, EOF or an
     // error. A last line without a newline before EOF is returned as a Line.
     Status next(std::string& line);
-    // After TooLong: the skipped line's first bytes (at most kHeadBytes), where a request's id is.
-    std::string_view skipped_head() const { return head_; }
+    // The first bytes of the line last reported as TooLong.
+    const std::string& overlong_prefix() const { return prefix_; }
 
-    static constexpr size_t kHeadBytes = 4096;
+    static constexpr size_t kPrefixBytes = 64 * 1024;
 
 private:
     bool fill();
@@ -37,7 +39,7 @@ private:
     size_t end_ = 0;
     size_t start_ = 0;     // first unread byte in buffer_
     size_t scanned_ = 0;   // bytes from start_ known to hold no newline
-    std::string head_;     // the start of the line being skipped
+    std::string prefix_;   // see overlong_prefix()
     bool eof_ = false;
     bool error_ = false;
 };

@@ -3,6 +3,7 @@
 
 #include "python_mcp/support/json.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -58,6 +59,12 @@ struct ParseLimits {
 // Parses one line. Throws RpcError(kParseError) for invalid JSON or invalid UTF-8, and for nesting
 // deeper than limits.max_depth (checked before parsing so hostile input never recurses).
 json parse_message(std::string_view line, const ParseLimits& limits = {});
+
+// The request id of a message known only by its first bytes (a line too long to read whole):
+// the value of a top-level "id" member of the object `prefix` starts, when it is a string or an
+// integer and ends within `prefix`. Scans without recursion and never throws; nullopt when the
+// prefix is not the start of an object, has no such member, or is malformed before it.
+std::optional<json> request_id_from_prefix(std::string_view prefix);
 
 // Serialises for the wire: one line, no newline inside, invalid UTF-8 replaced rather than thrown.
 std::string serialize(const json& message);

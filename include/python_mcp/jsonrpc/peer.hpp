@@ -39,10 +39,6 @@ namespace pymcp::jsonrpc {
 
 class Peer;
 
-// The top-level "id" of a message from its first bytes only (a message too long to read whole),
-// or null when those bytes hold no usable id.
-json find_leading_id(std::string_view head);
-
 // An outgoing request that did not get a result.
 class CallError : public std::runtime_error {
 public:

@@ -63,6 +63,8 @@ public:
     // Waits until no request of any connection is running; false on time-out.
     bool wait_idle(std::chrono::milliseconds timeout);
     size_t in_flight() const;
+    // Tests: the request pool, to make its thread starts fail.
+    ElasticPool& request_pool_for_testing() { return pool_; }
 
 private:
     void bind(Connection& connection);

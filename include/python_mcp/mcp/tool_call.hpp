@@ -52,8 +52,12 @@ public:
     // can take it, in which case it never runs and the call is not answered yet.
     bool offload(std::function<void()> work) const;
     // Runs `work` where blocking is allowed and answers with what it returns (or its exception,
-    // mapped). If no thread can run it, answers an error result at once and `work` never runs.
+    // mapped). If no thread can run it, answers -32603 at once (reject_unrun) and `work` never
+    // runs: a JSON-RPC error always means the call did not run.
     void run_blocking(std::function<json(const ToolCall&)> work) const;
+
+    // -32603 "... the call did not run": no thread could take the call's work.
+    void reject_unrun() const;
 
     // The answer an exception thrown by a tool stands for: ToolError -> its result,
     // InvalidParamsError -> -32602, anything else (an unknown tool named by the tool's own

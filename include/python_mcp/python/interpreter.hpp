@@ -11,10 +11,12 @@
 // posted to MainThreadExecutor (run_on_main_thread) until stop(). All thread-safe; start()
 // throws std::runtime_error when Python cannot start.
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <thread>
 
 #include "python_mcp/support/elastic_pool.hpp"
 
@@ -33,8 +35,11 @@ public:
     // Runs posted tasks on the calling (main) thread until stop(); returns then.
     void run();
     void stop();
+    // Whether the caller is the thread in run(): a task posted from there would wait for itself.
+    bool runs_on_this_thread() const { return runner_.load() == std::this_thread::get_id(); }
 
 private:
+    std::atomic<std::thread::id> runner_{};
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mutex_)

@@ -9,17 +9,23 @@
 // concurrently on pool threads, or on the main thread when run_on_main_thread is set. A separate
 // interrupter thread posts ExecutionInterrupted into running code, so nothing on the protocol side
 // ever waits for the GIL.
-// Lock order: sessions_mutex_ -> Job::mutex -> the GIL. The GIL is never held while taking
-// sessions_mutex_ (so a CPU-bound session cannot stall bookkeeping); py::objects are only
-// touched and destroyed with the GIL held.
-// execute() throws EngineError for requests it refuses (too many sessions); user-code failures,
-// time-outs and cancellations are in the ExecOutcome.
+// Lock order: sessions_mutex_ -> (pool mutex) -> Job::mutex -> the GIL. The GIL is never held
+// while taking sessions_mutex_ (so a CPU-bound session cannot stall bookkeeping); py::objects
+// are only touched and destroyed with the GIL held, on a Python pool thread (never on the
+// protocol reader or the timer thread: user finalizers run there and may take seconds).
+// Memory: a session's globals are usually in a reference cycle (every function's __globals__),
+// so a dropped session is cleared and collected explicitly (release_sessions), and freed heap is
+// given back to the OS (malloc_trim) after that and after a burst of queued jobs has drained.
+// execute() throws EngineError for requests it refuses (too many sessions, no thread can be
+// started, a main-thread execution nested in one); user-code failures, time-outs and
+// cancellations are in the ExecOutcome. A refused request never runs.
 
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/python/engine.hpp"
@@ -30,7 +36,7 @@ namespace pymcp::python {
 
 struct EngineOptions {
     size_t max_sessions = 64;
-    std::chrono::seconds session_ttl{0};  // 0: sessions live until cleared
+    std::chrono::milliseconds session_ttl{0};  // 0: sessions live until cleared
     size_t max_threads = 256;
     // How long an interrupted execution gets to stop before its time-out is answered anyway.
     std::chrono::milliseconds interrupt_grace{300};
@@ -56,12 +62,24 @@ private:
     struct Job;
     class Interrupter;
 
-    std::shared_ptr<Session> session_for(const ExecRequest& request);
-    void enqueue(const std::shared_ptr<Session>& session, const std::shared_ptr<Job>& job);
+    std::shared_ptr<Session> session_for_locked(const ExecRequest& request);  // sessions_mutex_ held
+    // Throws EngineError, with nothing queued, when the session or a thread cannot be had.
+    void enqueue(const std::shared_ptr<Job>& job);
     void drain(std::shared_ptr<Session> session);
+    void run_queued(Session& session, Job& job);  // on this thread, or the main one
     void run_job(Session& session, Job& job);
-    void expire_idle_sessions();
+    // Timer thread: takes idle sessions past the TTL out of the table, hands them to a pool
+    // thread to be freed, and schedules itself again.
+    void expiry_tick();
+    // Python thread, without the GIL: clears the sessions' globals, collects cycles, trims the heap.
+    static void release_sessions(std::vector<std::shared_ptr<Session>> sessions);
     void on_deadline(const std::shared_ptr<Job>& job);
+    // A job timed out before it started: says what it waited behind. Job::mutex not held.
+    ExecOutcome not_started_outcome(const Job& job);
+    // Pool thread, after a job: once the engine has been idle a moment after many jobs, a pool
+    // thread gives the freed heap back to the OS (trim_if_idle runs on the timer thread).
+    void trim_after_burst();
+    void trim_if_idle();
     static void answer(Job& job, ExecOutcome outcome);
 
     const EngineOptions options_;
@@ -69,8 +87,14 @@ private:
     std::unique_ptr<DeadlineTimer> timer_;
     std::mutex sessions_mutex_;
     std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mutex_)
-    std::vector<std::weak_ptr<Job>> running_;                             // GUARDED_BY(sessions_mutex_)
-    std::chrono::steady_clock::time_point last_expiry_check_;             // GUARDED_BY(sessions_mutex_)
+    // Jobs submitted and not yet finished, for interrupt_all(). Erased when a job finishes: a
+    // weak_ptr left behind would pin a whole make_shared Job (a flood of 50k queued jobs kept
+    // 20 MB that way).
+    std::unordered_map<const Job*, std::weak_ptr<Job>> running_;          // GUARDED_BY(sessions_mutex_)
+    size_t done_since_trim_ = 0;  // GUARDED_BY(sessions_mutex_)
+    bool trim_scheduled_ = false;  // GUARDED_BY(sessions_mutex_)
+    std::vector<std::shared_ptr<Session>> expired_;  // GUARDED_BY(sessions_mutex_): to be freed
+    bool stopping_ = false;                          // GUARDED_BY(sessions_mutex_)
     std::unique_ptr<ElasticPool> pool_;
     std::atomic<int> executing_{0};  // jobs in run_job: the ones a starting job shares the GIL with
 };

@@ -9,17 +9,28 @@
 // threads and waits for retiring ones; tasks must therefore finish on their own. on_start/on_stop
 // run on each pool thread (on_stop also when it retires). A task that throws is logged and the
 // thread goes on.
+// When a thread cannot be started (EAGAIN from pthread_create, or its stack does not fit under
+// RLIMIT_AS): with other threads in the pool, the task stays queued and runs when one of them is
+// free, as past max_threads; with none, post() throws PoolError and the task is NOT queued, so a
+// caller that reports the error knows the task will never run.
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace pymcp {
+
+// post() could not start a thread and no thread would ever run the task; it was not queued.
+class PoolError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
 
 class ElasticPool {
 public:
@@ -38,14 +49,22 @@ public:
     ElasticPool(const ElasticPool&) = delete;
     ElasticPool& operator=(const ElasticPool&) = delete;
 
+    // Throws PoolError (task not queued) when no thread exists and none can be started.
     void post(std::function<void()> task);
     size_t thread_count() const;
     size_t busy_count() const;
+
+    // Tests: how threads are started (default: std::thread). A spawner that throws stands for
+    // pthread_create failing.
+    using Spawner = std::function<std::thread(std::function<void()>)>;
+    void set_spawner_for_testing(Spawner spawner);
 
 private:
     void run_thread();
     // With mutex_ held: takes the calling thread out of threads_ (detached) when it may retire.
     bool retire_locked();
+    // With mutex_ held: starts one more thread; false (logged) when it cannot.
+    bool start_thread_locked();
 
     const std::string name_;
     const size_t max_threads_;
@@ -59,6 +78,8 @@ private:
     size_t idle_ = 0;                          // GUARDED_BY(mutex_)
     size_t retiring_ = 0;                      // GUARDED_BY(mutex_): detached, still in on_stop
     bool stopping_ = false;                    // GUARDED_BY(mutex_)
+    bool start_failed_ = false;                // GUARDED_BY(mutex_): the last start failed (logged once)
+    Spawner spawn_;                            // GUARDED_BY(mutex_)
 };
 
 }  // namespace pymcp
