@@ -1,9 +1,11 @@
-// python-mcp: wiring. Takes the protocol fds, starts logging, builds the registry and its tools,
-// runs the stdin reader and the shutdown watcher, then starts Python (the protocol is already
-// served meanwhile) and gives the main thread to run_on_main_thread executions.
+// python-mcp: wiring, in the order main() reads: check the options and the Python environment,
+// take the protocol fds, start logging and fd capture, build the tools, serve the protocol on the
+// stdio transport, watch for the end, then start Python (the protocol is already served
+// meanwhile) and give the main thread to run_on_main_thread executions.
 //
-// Threads: main (starts Python, then runs main-thread executions), reader (stdin -> Server::handle_line), watcher
-// (signals and EOF -> shutdown), plus the pools owned by the Server and the engine.
+// Threads: main (starts Python, then runs main-thread executions), reader (the stdio transport's
+// run() -> the connection's Peer), watcher (signals and EOF -> shutdown), plus the pools owned by
+// the Server and the engine. Everything built here lives until the watcher's _Exit.
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -20,14 +22,14 @@
 #include <cstring>
 #include <stdexcept>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "python_mcp/app/install_paths.hpp"
 #include "python_mcp/app/options.hpp"
 #include "python_mcp/client/downstream.hpp"
 #include "python_mcp/client/server_config.hpp"
-#include "python_mcp/jsonrpc/line_reader.hpp"
-#include "python_mcp/jsonrpc/message_writer.hpp"
+#include "python_mcp/jsonrpc/stdio_transport.hpp"
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/python/deferred_engine.hpp"
 #include "python_mcp/python/fd_capture.hpp"
@@ -87,6 +89,152 @@ pymcp::python::PythonEnvironment prepare_environment(const pymcp::app::Options& 
     return env;
 }
 
+// Everything that serves calls, none of it needing Python: `initialize`, `tools/list` and `ping`
+// are answered while the interpreter starts; a python tool call in that window waits in
+// `engine` (a DeferredEngine) for the real one.
+struct Services {
+    explicit Services(const pymcp::app::Options& opt);
+
+    pymcp::mcp::ToolRegistry registry;
+    pymcp::python::DeferredEngine engine;
+    pymcp::tools::ScriptStore scripts;
+    std::unique_ptr<pymcp::tools::PythonTool> python_tool;
+    std::unique_ptr<pymcp::tools::SqliteTool> sqlite_tool;
+    std::unique_ptr<pymcp::client::DownstreamManager> downstream;
+};
+
+Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, pymcp::app::shipped_scripts_dir()) {
+    using namespace pymcp;
+    tools::PythonToolOptions python_options;
+    python_options.default_timeout = opt.timeout;
+    python_options.default_max_output = opt.max_output;
+    python_options.gate = tools::UnlockGate{opt.require_unlock_token, "c0de5eed"};
+    python_options.readme = embedded::kToolReadme;
+    python_tool = std::make_unique<tools::PythonTool>(engine, scripts, python_options);
+    python_tool->register_in(registry);
+
+    tools::SqliteToolOptions sqlite_options;
+    sqlite_options.data_dir = opt.data_dir;
+    // The original tool's token, so the seed's scripts run unchanged with --require-unlock-token.
+    sqlite_options.gate = tools::UnlockGate{opt.require_unlock_token, "29e63eb5"};
+    sqlite_tool = std::make_unique<tools::SqliteTool>(sqlite_options);
+    sqlite_tool->register_in(registry);
+
+    client::DownstreamOptions downstream_options;
+    downstream_options.expose = opt.expose_downstream;
+    downstream_options.call_timeout = opt.downstream_timeout;
+    downstream = std::make_unique<client::DownstreamManager>(registry, downstream_options);
+    if (!opt.config_file.empty()) {
+        auto config = client::load_server_config(opt.config_file);
+        for (const auto& error : config.errors) spdlog::error("{}", error);
+        spdlog::info("{} downstream server(s) configured in {}", config.servers.size(), opt.config_file);
+        downstream->start(std::move(config.servers));  // in the background: never delays initialize
+    }
+}
+
+// Logging on the private stderr copy, then fd-level capture of fds 1 and 2. An exit code when
+// either fails.
+std::optional<int> start_logging_and_capture(const pymcp::ProtocolFds& fds, const pymcp::app::Options& opt) {
+    try {
+        pymcp::init_logging(fds.log, opt.log_level, opt.log_file);
+    } catch (const std::exception& e) {
+        std::string msg = std::string("python-mcp: cannot set up logging: ") + e.what() + "\n";
+        [[maybe_unused]] auto n = ::write(fds.log, msg.data(), msg.size());
+        return 2;
+    }
+    try {
+        pymcp::python::FdCapture::install(fds.log);
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+    return std::nullopt;
+}
+
+// glibc reserves 64 MiB of address space per malloc arena (one per thread under contention):
+// under RLIMIT_AS a few busy threads would exhaust --memory-limit on reservations. Before any
+// thread exists; the limit itself comes with Python (apply_memory_limit).
+void limit_malloc_arenas(const pymcp::app::Options& opt) {
+    if (opt.memory_limit_mb > 0) mallopt(M_ARENA_MAX, 2);
+}
+
+// --memory-limit applies from the interpreter's start on, before any user code runs: it is for
+// what user code allocates (Python's own start-up is not cut short by a tight limit).
+void apply_memory_limit(const pymcp::app::Options& opt) {
+    if (opt.memory_limit_mb <= 0) return;
+    rlimit rl{};
+    // Only the soft limit: downstream children (Node aborts under a tight RLIMIT_AS) get the
+    // limit the server started with back (DownstreamManager noted it when constructed).
+    getrlimit(RLIMIT_AS, &rl);
+    rl.rlim_cur = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
+    if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
+}
+
+// The reader thread: the transport feeds the client's connection until stdin ends, then wakes
+// the watcher.
+void start_reader(pymcp::jsonrpc::StdioTransport& transport, pymcp::mcp::Server::Connection& client) {
+    std::thread([&transport, &client] {
+        transport.run(client.peer());
+        char c = 0;  // EOF
+        [[maybe_unused]] auto n = ::write(g_wake_pipe[1], &c, 1);
+    }).detach();
+}
+
+// The watcher thread: waits for a signal or the end of input, then shuts down and _Exits.
+// Running work is interrupted and gets a moment to finish cleanly (a script save or a sqlite
+// transaction completes or rolls back); Python is never finalised (threads user code left
+// behind could hang it). At end of input, calls still running get a moment to be answered (a
+// script that pipes requests and closes stdin wants its answers); signals mean "stop now".
+// Either way the process is gone within 2 s.
+void start_watcher(pymcp::mcp::Server& server, Services& services, pymcp::jsonrpc::StdioTransport& transport) {
+    std::thread([&server, &services, &transport] {
+        char c = 0;
+        for (;;) {
+            ssize_t n = ::read(g_wake_pipe[0], &c, 1);
+            if (n == 1) break;
+            if (n < 0 && errno == EINTR) continue;
+            break;
+        }
+        spdlog::info("shutting down ({})",
+                     c == 0 ? "end of input" : c == SIGTERM ? "SIGTERM" : c == SIGINT ? "SIGINT" : "signal");
+        if (c == 0) server.wait_idle(std::chrono::milliseconds(1000));
+        server.begin_shutdown();
+        services.engine.interrupt_all();
+        server.wait_idle(std::chrono::milliseconds(400));
+        services.downstream->shutdown(std::chrono::milliseconds(200));
+        spdlog::default_logger()->flush();
+        transport.close();
+        std::_Exit(0);
+    }).detach();
+}
+
+// The interpreter starts on the main thread (run_on_main_thread executions need it), while the
+// reader already serves the protocol. If Python cannot start, the server keeps answering
+// (sqlite, scripts, downstream tools) and Python calls say why. The engine lives for the rest
+// of the process.
+void start_python(const pymcp::app::Options& opt, const pymcp::python::PythonEnvironment& environment,
+                  Services& services, std::chrono::steady_clock::time_point started) {
+    using namespace pymcp;
+    static std::unique_ptr<python::SessionEngine> session_engine;
+    try {
+        python::start_interpreter();
+        python::apply_python_environment(environment);
+        python::EngineOptions engine_options;
+        engine_options.max_sessions = opt.max_sessions;
+        engine_options.session_ttl = opt.session_ttl;
+        session_engine = std::make_unique<python::SessionEngine>(engine_options, services.registry);
+        apply_memory_limit(opt);
+        services.engine.ready(*session_engine);
+        spdlog::debug("Python ready {:.1f} ms after start",
+                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        apply_memory_limit(opt);
+        services.engine.fail(std::string("Python is not available in this server: ") + e.what() +
+                             " (see the server log; PYTHONHOME or PYTHONPATH in its environment may be wrong)");
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,141 +255,20 @@ int main(int argc, char** argv) {
 
     install_signal_handlers();
     ProtocolFds fds = take_protocol_fds();
-    try {
-        init_logging(fds.log, opt.log_level, opt.log_file);
-    } catch (const std::exception& e) {
-        std::string msg = std::string("python-mcp: cannot set up logging: ") + e.what() + "\n";
-        [[maybe_unused]] auto n = ::write(fds.log, msg.data(), msg.size());
-        return 2;
-    }
+    if (auto failed = start_logging_and_capture(fds, opt)) return *failed;
 
-    try {
-        python::FdCapture::install(fds.log);
-    } catch (const std::exception& e) {
-        spdlog::critical("{}", e.what());
-        return 1;
-    }
+    auto* services = new Services(opt);  // lives until _Exit
+    limit_malloc_arenas(opt);
 
-    // Everything up to the reader thread needs no Python, so `initialize`, `tools/list` and
-    // `ping` are answered while the interpreter starts below; a `tools/call` of the python tool
-    // in that window waits in `engine` (DeferredEngine) for the real one.
-    mcp::ToolRegistry registry;
-    python::DeferredEngine engine;
-
-    tools::ScriptStore scripts(opt.scripts_dir, app::shipped_scripts_dir());
-    tools::PythonToolOptions python_options;
-    python_options.default_timeout = opt.timeout;
-    python_options.default_max_output = opt.max_output;
-    python_options.gate = tools::UnlockGate{opt.require_unlock_token, "c0de5eed"};
-    python_options.readme = embedded::kToolReadme;
-    tools::PythonTool python_tool(engine, scripts, python_options);
-    python_tool.register_in(registry);
-
-    tools::SqliteToolOptions sqlite_options;
-    sqlite_options.data_dir = opt.data_dir;
-    // The original tool's token, so the seed's scripts run unchanged with --require-unlock-token.
-    sqlite_options.gate = tools::UnlockGate{opt.require_unlock_token, "29e63eb5"};
-    tools::SqliteTool sqlite_tool(sqlite_options);
-    sqlite_tool.register_in(registry);
-
-    client::DownstreamOptions downstream_options;
-    downstream_options.expose = opt.expose_downstream;
-    downstream_options.call_timeout = opt.downstream_timeout;
-    client::DownstreamManager downstream(registry, downstream_options);
-    if (!opt.config_file.empty()) {
-        auto config = client::load_server_config(opt.config_file);
-        for (const auto& error : config.errors) spdlog::error("{}", error);
-        spdlog::info("{} downstream server(s) configured in {}", config.servers.size(), opt.config_file);
-        downstream.start(std::move(config.servers));  // in the background: never delays initialize
-    }
-
-    if (opt.memory_limit_mb > 0) {
-        // glibc reserves 64 MiB of address space per malloc arena (one per thread under
-        // contention): under RLIMIT_AS a few busy threads would exhaust the limit on
-        // reservations. Set before the threads below exist; the limit itself comes later.
-        mallopt(M_ARENA_MAX, 2);
-    }
-
-    jsonrpc::FdMessageSink sink(fds.out);
+    auto* transport = new jsonrpc::StdioTransport(fds.in, fds.out, opt.max_message_bytes);
     mcp::ServerOptions server_options;
     server_options.instructions = kInstructions;
-    mcp::Server server(registry, sink, server_options);
+    auto* server = new mcp::Server(services->registry, server_options);
+    auto client = server->connect(*transport);
+    start_reader(*transport, *client);
+    start_watcher(*server, *services, *transport);
 
-    std::thread reader([&] {
-        jsonrpc::LineReader lines(fds.in, opt.max_message_bytes);
-        std::string line;
-        for (;;) {
-            auto status = lines.next(line);
-            if (status == jsonrpc::LineReader::Status::Line) server.handle_line(line);
-            else if (status == jsonrpc::LineReader::Status::TooLong) server.handle_overlong_line(opt.max_message_bytes, lines.overlong_prefix());
-            else break;
-        }
-        char c = 0;  // EOF
-        [[maybe_unused]] auto n = ::write(g_wake_pipe[1], &c, 1);
-    });
-    reader.detach();
-
-    std::thread watcher([&] {
-        char c = 0;
-        for (;;) {
-            ssize_t n = ::read(g_wake_pipe[0], &c, 1);
-            if (n == 1) break;
-            if (n < 0 && errno == EINTR) continue;
-            break;
-        }
-        spdlog::info("shutting down ({})", c == 0 ? "end of input" : c == SIGTERM ? "SIGTERM" : c == SIGINT ? "SIGINT" : "signal");
-        // Running work is interrupted and gets a moment to finish cleanly (a script save or a
-        // sqlite transaction completes or rolls back); then we leave without finalising Python,
-        // which could hang on threads user code left behind.
-        // At end of input, calls still running get a moment to finish and be answered: a script
-        // that pipes requests and closes stdin wants its answers. Signals mean "stop now". Either
-        // way the process is gone within 2 s.
-        if (c == 0) server.wait_idle(std::chrono::milliseconds(1000));
-        server.begin_shutdown();
-        engine.interrupt_all();
-        server.wait_idle(std::chrono::milliseconds(400));
-        downstream.shutdown(std::chrono::milliseconds(200));
-        spdlog::default_logger()->flush();
-        sink.close();
-        std::_Exit(0);
-    });
-    watcher.detach();
-
-    // --memory-limit applies from the interpreter's start on, before any user code runs: it is
-    // for what user code allocates (Python's own start-up is not cut short by a tight limit).
-    auto apply_memory_limit = [&] {
-        if (opt.memory_limit_mb <= 0) return;
-        rlimit rl{};
-        // Only the soft limit: downstream children (Node aborts under a tight RLIMIT_AS) get the
-        // limit the server started with back (DownstreamManager noted it when constructed).
-        getrlimit(RLIMIT_AS, &rl);
-        rl.rlim_cur = static_cast<rlim_t>(opt.memory_limit_mb) * 1024 * 1024;
-        if (setrlimit(RLIMIT_AS, &rl) != 0) spdlog::warn("cannot set --memory-limit: {}", std::strerror(errno));
-    };
-
-    // The interpreter starts on the main thread (run_on_main_thread executions need it), while
-    // the reader already serves the protocol. The engine lives for the rest of the process: the
-    // watcher ends it with _Exit, never by unwinding.
-    std::unique_ptr<python::SessionEngine> session_engine;
-    try {
-        python::start_interpreter();
-        python::apply_python_environment(python_environment);
-        python::EngineOptions engine_options;
-        engine_options.max_sessions = opt.max_sessions;
-        engine_options.session_ttl = opt.session_ttl;
-        session_engine = std::make_unique<python::SessionEngine>(engine_options, registry);
-        apply_memory_limit();
-        engine.ready(*session_engine);
-        spdlog::debug("Python ready {:.1f} ms after start",
-                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
-    } catch (const std::exception& e) {
-        // The server keeps answering (sqlite, scripts, downstream tools); Python calls say why.
-        spdlog::critical("{}", e.what());
-        apply_memory_limit();
-        engine.fail(std::string("Python is not available in this server: ") + e.what() +
-                    " (see the server log; PYTHONHOME or PYTHONPATH in its environment may be wrong)");
-    }
-
+    start_python(opt, python_environment, *services, started);
     python::MainThreadExecutor::instance().run();
     return 0;
 }

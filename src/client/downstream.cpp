@@ -262,10 +262,10 @@ struct Slot : std::enable_shared_from_this<Slot> {
             auto old = registered.find(name);
             if (old != registered.end() && old->second == t) continue;
             changed_tools.push_back({definition(name, t),
-                                     [self, tool = name](const json& arguments, mcp::CallContext& context) {
+                                     mcp::blocking_handler([self, tool = name](const json& arguments,
+                                                                               mcp::CallContext& context) {
                                          return self->call(tool, arguments, context);
-                                     },
-                                     nullptr});
+                                     })});
         }
         registry->update(gone, std::move(changed_tools));
         registered = std::move(fresh);

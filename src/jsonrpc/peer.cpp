@@ -1,6 +1,5 @@
 #include "python_mcp/jsonrpc/peer.hpp"
 
-#include "python_mcp/support/json_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,107 +8,6 @@
 
 namespace pymcp::jsonrpc {
 
-namespace {
-
-// Reads the top-level "id" of a message from its first bytes (the rest was too long to keep).
-// Clients write "id" before "params", so it is nearly always there. Scans, never parses: the
-// head is cut anywhere. Null when there is no usable id in the head.
-class HeadScanner {
-public:
-    explicit HeadScanner(std::string_view text) : s_(text) {}
-
-    json find_id() {
-        skip_space();
-        if (!eat('{')) return nullptr;
-        for (;;) {
-            skip_space();
-            std::string key;
-            if (!read_string(&key)) return nullptr;
-            skip_space();
-            if (!eat(':')) return nullptr;
-            skip_space();
-            if (key == "id") return read_id();
-            if (!skip_value()) return nullptr;
-            skip_space();
-            if (!eat(',')) return nullptr;
-        }
-    }
-
-private:
-    void skip_space() {
-        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r' || s_[i_] == '\n')) ++i_;
-    }
-    bool eat(char c) {
-        if (i_ >= s_.size() || s_[i_] != c) return false;
-        ++i_;
-        return true;
-    }
-    // A string's raw text between its quotes; `out` gets it unescaped only when it has no escapes
-    // (keys we look for have none; an id with escapes is re-parsed below).
-    bool read_string(std::string* out) {
-        if (!eat('"')) return false;
-        size_t start = i_;
-        bool escaped = false;
-        for (; i_ < s_.size(); ++i_) {
-            if (s_[i_] == '\\') {
-                escaped = true;
-                ++i_;
-            } else if (s_[i_] == '"') {
-                if (out) *out = escaped ? std::string() : std::string(s_.substr(start, i_ - start));
-                ++i_;
-                return true;
-            }
-        }
-        return false;
-    }
-    json read_id() {
-        size_t start = i_;
-        if (i_ < s_.size() && s_[i_] == '"') {
-            if (!read_string(nullptr)) return nullptr;
-        } else {
-            while (i_ < s_.size() && (s_[i_] == '-' || (s_[i_] >= '0' && s_[i_] <= '9'))) ++i_;
-            // A number cut by the end of the head may be missing digits; 1.5 or 1e3 is no id.
-            if (i_ == start || i_ >= s_.size()) return nullptr;
-            char next = s_[i_];
-            if (next != ',' && next != '}' && next != ' ' && next != '\t' && next != '\r' && next != '\n')
-                return nullptr;
-        }
-        try {
-            json id = parse_json(s_.substr(start, i_ - start), 2);
-            if (id.is_string() || id.is_number_integer()) return id;
-        } catch (const std::exception&) {
-        }
-        return nullptr;
-    }
-    bool skip_value() {
-        int depth = 0;
-        while (i_ < s_.size()) {
-            char c = s_[i_];
-            if (c == '"') {
-                if (!read_string(nullptr)) return false;
-                if (depth == 0) return true;
-                continue;
-            }
-            if (c == '{' || c == '[') ++depth;
-            else if (c == '}' || c == ']') {
-                if (depth == 0) return true;  // the end of the enclosing object
-                --depth;
-            } else if (c == ',' && depth == 0) {
-                return true;
-            }
-            ++i_;
-            if (depth == 0 && (c == '}' || c == ']')) return true;
-        }
-        return false;
-    }
-
-    std::string_view s_;
-    size_t i_ = 0;
-};
-
-}  // namespace
-
-json find_leading_id(std::string_view head) { return HeadScanner(head).find_id(); }
 
 namespace detail {
 
@@ -127,7 +25,6 @@ struct PeerCore {
     std::map<std::string, Incoming> incoming;  // GUARDED_BY(mutex), by id_key
     unsigned long long next_cookie = 1;        // GUARDED_BY(mutex)
     size_t outstanding = 0;                    // GUARDED_BY(mutex): requests not yet answered or dropped
-    std::optional<std::string> stopping;       // GUARDED_BY(mutex): why new requests are refused
 
     // The transport is used outside the lock; the Peer's destructor waits for no send, so it
     // clears the pointer first and a send racing with it finds null or a live transport.
@@ -313,7 +210,7 @@ void Peer::on_text(std::string_view text, StreamId stream) {
 
 void Peer::on_oversized(std::string_view head, size_t limit, StreamId stream) {
     spdlog::warn("{}: skipped a message longer than {} bytes", options_.name, limit);
-    json id = find_leading_id(head);
+    json id = request_id_from_prefix(head).value_or(json(nullptr));
     core_->send(make_error(id, kInvalidRequest,
                            "Invalid Request: message longer than the " + std::to_string(limit) +
                                "-byte limit (see --max-message-bytes); it was skipped"),
@@ -391,7 +288,6 @@ void Peer::dispatch_request(json message, StreamId stream, const std::shared_ptr
     else if (!entry->second.ungated && options_.request_gate) refusal = options_.request_gate(state->method);
     {
         std::lock_guard lock(core_->mutex);
-        if (!refusal && core_->stopping) refusal.emplace(kInternalError, *core_->stopping);
         if (!refusal && core_->incoming.count(state->key))
             refusal.emplace(kInvalidRequest,
                             "Invalid Request: id " + state->key + " is already used by a request in progress");
@@ -425,7 +321,7 @@ void Peer::dispatch_notification(const json& message) {
     auto found = message.find("params");
     const json& params = found != message.end() ? *found : no_params;
     if (method == "notifications/cancelled") {
-        cancel_incoming(params);
+        on_cancelled(params);
         return;
     }
     if (method == "notifications/progress" && params.is_object() && params.contains("progressToken")) {
@@ -455,7 +351,7 @@ void Peer::dispatch_notification(const json& message) {
     }
 }
 
-void Peer::cancel_incoming(const json& params) {
+void Peer::on_cancelled(const json& params) {
     if (!params.is_object() || !params.contains("requestId")) return;
     std::string reason = "cancelled by the client";
     if (auto r = params.find("reason"); r != params.end() && r->is_string()) reason += ": " + r->get<std::string>();
@@ -582,11 +478,10 @@ bool Peer::notify(const std::string& method, json params, StreamId stream) {
 
 // --- Peer: lifecycle ----------------------------------------------------------------------------
 
-void Peer::stop_accepting(const std::string& reason) {
+void Peer::cancel_incoming(const std::string& reason) {
     std::vector<CancellationSource> running;
     {
         std::lock_guard lock(core_->mutex);
-        core_->stopping = reason;
         for (auto& [_, incoming] : core_->incoming) running.push_back(incoming.cancel);
     }
     for (auto& c : running) c.cancel(reason);

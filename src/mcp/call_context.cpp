@@ -46,6 +46,13 @@ void CallContext::report_progress(double progress, double total, const std::stri
     channel_->notify("notifications/progress", std::move(params));
 }
 
+json CallContext::ask_client(const std::string& method, json params, std::chrono::milliseconds timeout) const {
+    if (!channel_) throw ClientRequestError("there is no client to ask: this call was not made by a client");
+    return channel_->request(method, std::move(params), timeout, cancellation_);
+}
+
+json CallContext::client_capabilities() const { return channel_ ? channel_->client_capabilities() : json::object(); }
+
 void CallContext::log(const std::string& level, const json& data, const std::string& logger) const {
     if (!channel_ || !channel_->wants_log(level)) return;
     channel_->notify("notifications/message", json{{"level", level}, {"logger", logger}, {"data", data}});

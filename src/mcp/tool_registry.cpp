@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 
 namespace pymcp::mcp {
@@ -37,7 +38,7 @@ json tool_result(const std::string& text, json structured, bool is_error) {
 
 json error_result(const std::string& message) { return tool_result(message, nullptr, true); }
 
-void ToolRegistry::add(ToolDefinition definition, ToolHandler handler, AsyncToolHandler async_handler) {
+void ToolRegistry::add(ToolDefinition definition, ToolHandler handler) {
     {
         std::unique_lock lock(mutex_);
         auto entry = std::make_shared<Entry>();
@@ -45,7 +46,6 @@ void ToolRegistry::add(ToolDefinition definition, ToolHandler handler, AsyncTool
         entry->order = it != tools_.end() ? it->second->order : next_order_++;
         entry->definition = std::move(definition);
         entry->handler = std::move(handler);
-        entry->async_handler = std::move(async_handler);
         tools_[entry->definition.name] = std::move(entry);
     }
     changed();
@@ -85,7 +85,6 @@ size_t ToolRegistry::update(const std::vector<std::string>& remove, std::vector<
             entry->order = it != tools_.end() ? it->second->order : next_order_++;
             entry->definition = std::move(a.definition);
             entry->handler = std::move(a.handler);
-            entry->async_handler = std::move(a.async_handler);
             if (it != tools_.end()) it->second = std::move(entry);
             else {
                 std::string key = entry->definition.name;
@@ -159,61 +158,94 @@ size_t ToolRegistry::size() const {
     return tools_.size();
 }
 
-json ToolRegistry::call(const std::string& name, const json& arguments, CallContext& context) const {
-    std::shared_ptr<const Entry> entry;
-    {
-        std::shared_lock lock(mutex_);
-        auto it = tools_.find(name);
-        if (it != tools_.end()) entry = it->second;
+std::shared_ptr<const ToolRegistry::Entry> ToolRegistry::entry(const std::string& name) const {
+    std::shared_lock lock(mutex_);
+    auto it = tools_.find(name);
+    return it != tools_.end() ? it->second : nullptr;
+}
+
+void ToolRegistry::invoke(const Entry& entry, const ToolCall& call) {
+    if (!call.arguments().is_object()) {
+        call.reject(-32602, "Invalid params: arguments for tool '" + call.tool() + "' must be an object");
+        return;
     }
-    if (!entry && miss_handler_ && miss_handler_(name, context.cancellation())) {
-        std::shared_lock lock(mutex_);
-        auto it = tools_.find(name);
-        if (it != tools_.end()) entry = it->second;
-    }
-    if (!entry) throw UnknownToolError("Unknown tool: '" + name + "'");
-    if (!arguments.is_null() && !arguments.is_object())
-        throw InvalidParamsError("arguments for tool '" + name + "' must be an object");
-    static const json empty = json::object();
     try {
-        return entry->handler(arguments.is_null() ? empty : arguments, context);
-    } catch (const ToolError& e) {
-        if (!e.result().is_null()) return e.result();
-        return error_result(e.what());
-    } catch (const InvalidParamsError&) {
-        throw;
-    } catch (const UnknownToolError& e) {
-        // A tool that itself calls an unknown tool failed; that is this tool's failure.
-        return error_result(e.what());
-    } catch (const std::exception& e) {
-        return error_result(std::string("Tool '") + name + "' failed: " + e.what());
+        entry.handler(call);
+    } catch (...) {
+        call.map_exception(std::current_exception());
     }
 }
 
-bool ToolRegistry::try_call_async(const std::string& name, const json& arguments, const CallContext& context,
-                                  ToolDone done) const {
-    std::shared_ptr<const Entry> entry;
-    {
-        std::shared_lock lock(mutex_);
-        auto it = tools_.find(name);
-        if (it != tools_.end()) entry = it->second;
+void ToolRegistry::dispatch(ToolCall call) const {
+    if (auto found = entry(call.tool())) {
+        invoke(*found, call);
+        return;
     }
-    if (!entry || !entry->async_handler || !arguments.is_object()) return false;
-    // The handler gets its own copy of an answer-once wrapper, so a handler that takes `done`
-    // and then throws is still answered exactly once (here), and a declined call never answered.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    ToolDone once = [done = std::move(done), answered](json result) {
-        if (!answered->exchange(true)) done(std::move(result));
+    if (!miss_handler_) {
+        call.reject(-32602, "Unknown tool: '" + call.tool() + "'");
+        return;
+    }
+    // A downstream server that is still starting may bring the tool: wait for it where waiting
+    // is allowed, never on the protocol's reading thread.
+    bool started = call.offload([this, call] {
+        try {
+            if (miss_handler_(call.tool(), call.context().cancellation()))
+                if (auto found = entry(call.tool())) {
+                    invoke(*found, call);
+                    return;
+                }
+            call.reject(-32602, "Unknown tool: '" + call.tool() + "'");
+        } catch (const UnknownToolError& e) {
+            call.reject(-32602, e.what());  // the owner says why the name cannot be had
+        } catch (...) {
+            call.map_exception(std::current_exception());
+        }
+    });
+    if (!started) call.reject_unrun();
+}
+
+namespace {
+
+// Where a waiting caller's answer lands.
+struct Waiter {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool answered = false;  // GUARDED_BY(mutex)
+    json result;            // GUARDED_BY(mutex)
+    int code = 0;           // GUARDED_BY(mutex): a rejection's JSON-RPC code
+    std::string message;    // GUARDED_BY(mutex)
+
+    void finish(json r, int c, std::string m) {
+        {
+            std::lock_guard lock(mutex);
+            result = std::move(r);
+            code = c;
+            message = std::move(m);
+            answered = true;
+        }
+        cv.notify_all();
+    }
+};
+
+}  // namespace
+
+json ToolRegistry::call(const std::string& name, json arguments, const CallContext& context) const {
+    auto waiter = std::make_shared<Waiter>();
+    ToolReply reply{[waiter](json result) { waiter->finish(std::move(result), 0, {}); },
+                    [waiter](int code, const std::string& message) { waiter->finish(nullptr, code, message); }};
+    BlockingRunner inline_runner = [](std::function<void()> work) {
+        work();
+        return true;
     };
-    ToolDone handed = once;
-    try {
-        return entry->async_handler(arguments, context, handed);
-    } catch (const ToolError& e) {
-        once(!e.result().is_null() ? e.result() : error_result(e.what()));
-    } catch (const std::exception& e) {
-        once(error_result(std::string("Tool '") + name + "' failed: " + e.what()));
+    if (arguments.is_null()) arguments = json::object();
+    dispatch(ToolCall(name, std::move(arguments), context, std::move(reply), std::move(inline_runner)));
+    std::unique_lock lock(waiter->mutex);
+    waiter->cv.wait(lock, [&] { return waiter->answered; });
+    if (waiter->code != 0) {
+        if (waiter->message.rfind("Unknown tool", 0) == 0) throw UnknownToolError(waiter->message);
+        throw InvalidParamsError(waiter->message);
     }
-    return true;
+    return std::move(waiter->result);
 }
 
 size_t ToolRegistry::subscribe(std::function<void()> listener) {

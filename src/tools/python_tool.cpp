@@ -294,9 +294,7 @@ std::string PythonTool::summarize_tools(const mcp::ToolRegistry& registry) const
 }
 
 void PythonTool::register_in(mcp::ToolRegistry& registry) {
-    registry.add(
-        definition(), [this](const json& args, mcp::CallContext& ctx) { return call(args, ctx); },
-        [this](const json& args, const mcp::CallContext& ctx, mcp::ToolDone& done) { return call_async(args, ctx, done); });
+    registry.add(definition(), [this](mcp::ToolCall call) { handle(call); });
     registry.set_description("python", definition(summarize_tools(registry)).description);
     registry.subscribe([this, &registry] {
         registry.set_description("python", definition(summarize_tools(registry)).description);
@@ -497,9 +495,17 @@ json PythonTool::execute(const json& input, const std::string& code, const std::
     }
 }
 
-bool PythonTool::call_async(const json& arguments, const mcp::CallContext& context, mcp::ToolDone& done) {
+// `execute` is queued on the engine right here (a queued execution holds no thread); every other
+// operation touches files or waits for the GIL, so it runs where blocking is allowed.
+void PythonTool::handle(const mcp::ToolCall& call) {
+    if (submit_execute(call)) return;
+    call.run_blocking([this](const mcp::ToolCall& c) { return this->call(c.arguments(), c.context()); });
+}
+
+bool PythonTool::submit_execute(const mcp::ToolCall& call) {
     if (!engine_.can_submit()) return false;
-    ToolInput fields(arguments);
+    const mcp::CallContext& context = call.context();
+    ToolInput fields(call.arguments());
     const json& input = fields.fields();
     std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
     if (op != "execute") return false;  // the other operations touch files or the GIL: not on this thread
@@ -508,9 +514,8 @@ bool PythonTool::call_async(const json& arguments, const mcp::CallContext& conte
     auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
     std::string note = notes_for(input, req);
     try {
-        // `done` is copied, not moved: if the engine refuses, the registry still answers with it.
         engine_.submit(req, context,
-                       [req, done, note](python::ExecOutcome o) { done(format(req, std::move(o), note)); });
+                       [req, call, note](python::ExecOutcome o) { call.done(format(req, std::move(o), note)); });
     } catch (const python::EngineError& e) {
         throw ToolError(e.what());
     }

@@ -93,24 +93,27 @@ protected:
         blocking_started_ = new std::atomic<int>(0);
         blocking_saw_cancel_ = new std::atomic<int>(0);
 
+        auto add_tool = [](mcp::ToolDefinition d, mcp::BlockingToolHandler h) {
+            registry_->add(std::move(d), mcp::blocking_handler(std::move(h)));
+        };
         auto def = [](const std::string& name) {
             mcp::ToolDefinition d;
             d.name = name;
             d.description = "engine test tool " + name;
             return d;
         };
-        registry_->add(def("echo_tool"), [](const json& args, mcp::CallContext&) {
+        add_tool(def("echo_tool"), [](const json& args, mcp::CallContext&) {
             return mcp::tool_result("echo", args);
         });
-        registry_->add(def("failing_tool"), [](const json& args, mcp::CallContext&) -> json {
+        add_tool(def("failing_tool"), [](const json& args, mcp::CallContext&) -> json {
             throw mcp::ToolError("failing_tool failed: " + args.value("why", std::string("no reason")));
         });
-        registry_->add(def("signal"), [](const json& args, mcp::CallContext&) {
+        add_tool(def("signal"), [](const json& args, mcp::CallContext&) {
             signals_->raise(args.value("name", std::string()));
             return mcp::tool_result("ok");
         });
         // Waits (up to 30 s) for its call's cancellation.
-        registry_->add(def("blocking_tool"), [](const json&, mcp::CallContext& ctx) {
+        add_tool(def("blocking_tool"), [](const json&, mcp::CallContext& ctx) {
             ++*blocking_started_;
             bool cancelled = ctx.cancellation().wait_for(30s);
             if (cancelled) ++*blocking_saw_cancel_;

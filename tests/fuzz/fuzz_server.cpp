@@ -56,7 +56,6 @@
 
 #include "python_mcp/jsonrpc/line_reader.hpp"
 #include "python_mcp/jsonrpc/message.hpp"
-#include "python_mcp/jsonrpc/message_writer.hpp"
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/python/engine.hpp"
@@ -276,11 +275,15 @@ mcp::json strict_tool(const mcp::json& arguments, mcp::CallContext& context) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The sink: keeps every serialised message, as FdMessageSink would write it.
+// The transport's sending half: keeps every serialised message, as the stdio transport would
+// write it. The frames are fed to the connection's Peer directly, one by one, so the fuzzer can
+// do its bookkeeping between them; run() has nothing to read.
 
-class RecordingSink final : public jsonrpc::MessageSink {
+class RecordingTransport final : public jsonrpc::Transport {
 public:
-    bool send(const pymcp::json& message) override {
+    void run(jsonrpc::MessageHandler&) override {}
+    void close() override {}
+    bool send(const pymcp::json& message, jsonrpc::StreamId) override {
         std::string line = jsonrpc::serialize(message);
         std::lock_guard lock(mutex_);
         lines_.push_back(std::move(line));
@@ -663,22 +666,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         strict.name = "strict";
         strict.description = "validates {n, mode, text}";
         strict.input_schema = json{{"type", "object"}, {"required", {"n"}}};
-        registry.add(strict, strict_tool);
+        registry.add(strict, mcp::blocking_handler(strict_tool));
         mcp::ToolDefinition hidden;
         hidden.name = "hidden";
         hidden.exposed = false;
-        registry.add(hidden, [](const json&, mcp::CallContext&) -> json { return mcp::tool_result("hidden ran"); });
+        registry.add(hidden, mcp::blocking_handler(
+                                 [](const json&, mcp::CallContext&) -> json { return mcp::tool_result("hidden ran"); }));
         python.register_in(registry);
 
-        RecordingSink sink;
+        RecordingTransport sink;
         mcp::ServerOptions options;
         options.max_request_threads = 8;
         options.instructions = "fuzz";
         {
-            mcp::Server server(registry, sink, options);
+            mcp::Server server(registry, options);
+            auto connection = server.connect(sink);
+            jsonrpc::Peer& peer = connection->peer();
             for (const auto& frame : frames) {
                 if (frame.too_long) {
-                    server.handle_overlong_line(kMaxLine);
+                    peer.on_oversized({}, kMaxLine, jsonrpc::kMainStream);
                     continue;
                 }
                 // 2. The line on its own.
@@ -694,14 +700,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 if (parsed_ok) {
                     if (touches_outside(parsed)) continue;  // not fed: see the header
                     if (parsed.is_array()) {
-                        if (!parsed.empty() && server.protocol_version() == "2025-03-26")
+                        if (!parsed.empty() && connection->session().protocol_version() == "2025-03-26")
                             for (const auto& e : parsed)
                                 if (!e.is_array()) ledger.account(e);
                     } else {
                         ledger.account(parsed);
                     }
                 }
-                server.handle_line(frame.line);
+                peer.on_text(frame.line, jsonrpc::kMainStream);
             }
             // 4. Every call must end once the server shuts down.
             server.begin_shutdown();

@@ -320,7 +320,7 @@ TEST_F(DownstreamDefects, TwoThousandToolsAreRegisteredAsOneChange) {
     // Stand-in for the python tool, whose description lists the callable tools: it rebuilds it
     // on every change, which made one-by-one registration quadratic.
     registry.add({"python", "", "", json{{"type", "object"}}, {}, {}, {}, {}, true},
-                 [](const json&, mcp::CallContext&) { return mcp::tool_result("x"); });
+                 mcp::blocking_handler([](const json&, mcp::CallContext&) { return mcp::tool_result("x"); }));
     std::atomic<int> changes{0};
     registry.subscribe([&] {
         ++changes;
@@ -356,7 +356,7 @@ TEST_F(DownstreamDefects, TwoThousandToolsAreRegisteredAsOneChange) {
 
 TEST(ToolRegistryBatch, UpdateAppliesRemovalsAndAdditionsAsOneChange) {
     mcp::ToolRegistry registry;
-    auto handler = [](const json&, mcp::CallContext&) { return mcp::tool_result("h"); };
+    auto handler = mcp::blocking_handler([](const json&, mcp::CallContext&) { return mcp::tool_result("h"); });
     auto def = [](const std::string& name, const std::string& description) {
         mcp::ToolDefinition d;
         d.name = name;
@@ -370,8 +370,8 @@ TEST(ToolRegistryBatch, UpdateAppliesRemovalsAndAdditionsAsOneChange) {
     registry.subscribe([&] { ++changes; });
 
     std::vector<mcp::ToolRegistry::Addition> add;
-    add.push_back({def("b", "2"), handler, nullptr});  // replaced: keeps its place
-    add.push_back({def("d", "1"), handler, nullptr});  // new: at the end
+    add.push_back({def("b", "2"), handler});  // replaced: keeps its place
+    add.push_back({def("d", "1"), handler});  // new: at the end
     EXPECT_EQ(registry.update({"a", "nope"}, std::move(add)), 3u);  // a removed, b replaced, d added
     EXPECT_EQ(changes, 1);
     auto names = [&] {

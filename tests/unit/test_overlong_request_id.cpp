@@ -91,29 +91,8 @@ TEST(LineReaderPrefix, KeepsTheStartOfEachOverlongLine) {
     EXPECT_EQ(line, "{\"ok\":1}");
 }
 
-class Sink final : public MessageSink {
-public:
-    bool send(const json& message) override {
-        std::lock_guard lock(mutex_);
-        messages.push_back(message);
-        return true;
-    }
-    std::mutex mutex_;
-    std::vector<json> messages;
-};
-
-TEST(LineReaderPrefix, ServerAnswersAnOverlongRequestWithItsId) {
-    spdlog::set_level(spdlog::level::off);
-    mcp::ToolRegistry registry;
-    Sink sink;
-    mcp::Server server(registry, sink, mcp::ServerOptions{});
-    server.handle_overlong_line(1024, R"({"jsonrpc":"2.0","id":99,"method":"tools/call","params":{"a":"xx)");
-    server.handle_overlong_line(1024, R"({"jsonrpc":"2.0","method":"notifications/x","params":{"a":"xx)");
-    ASSERT_EQ(sink.messages.size(), 2u);
-    EXPECT_EQ(sink.messages[0]["id"], json(99));
-    EXPECT_EQ(sink.messages[0]["error"]["code"], kInvalidRequest);
-    EXPECT_TRUE(sink.messages[1]["id"].is_null());
-}
+// The server's answer with that id: test_server.cpp (OverlongLineGetsOneErrorWithItsIdWhenReadable)
+// and test_peer.cpp (OversizedRequestIsAnsweredWithItsOwnId).
 
 }  // namespace
 }  // namespace pymcp::jsonrpc

@@ -18,6 +18,7 @@
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/support/elastic_pool.hpp"
 #include "support/eventually.hpp"
+#include "support/mcp_test_client.hpp"
 
 namespace pymcp {
 namespace {
@@ -68,54 +69,34 @@ TEST(PoolRefusal, WithABusyThreadTheTaskWaitsForItInsteadOfFailing) {
     EXPECT_EQ(second.get_future().wait_for(5s), std::future_status::ready);
 }
 
-class Sink final : public jsonrpc::MessageSink {
-public:
-    bool send(const json& message) override {
-        std::lock_guard lock(mutex_);
-        messages_.push_back(message);
-        return true;
-    }
-    std::vector<json> messages() const {
-        std::lock_guard lock(mutex_);
-        return messages_;
-    }
-
-private:
-    mutable std::mutex mutex_;
-    std::vector<json> messages_;
-};
-
 TEST(PoolRefusal, ServerAnswersARefusedToolCallOnceAndTheToolNeverRuns) {
     mcp::ToolRegistry registry;
     std::atomic<int> calls{0};
     mcp::ToolDefinition def;
     def.name = "count";
     def.description = "counts its calls";
-    registry.add(def, [&](const json&, mcp::CallContext&) {
-        ++calls;
-        return mcp::tool_result("counted");
-    });
-    Sink sink;
+    registry.add(def, mcp::blocking_handler([&](const json&, mcp::CallContext&) {
+                     ++calls;
+                     return mcp::tool_result("counted");
+                 }));
+    std::vector<json> answers;
     {
-        mcp::Server server(registry, sink, mcp::ServerOptions{});
-        server.handle_line(jsonrpc::make_request("i", "initialize",
-                                                 json{{"protocolVersion", "2025-11-25"},
-                                                      {"capabilities", json::object()},
-                                                      {"clientInfo", {{"name", "t"}, {"version", "1"}}}})
-                               .dump());
+        mcp::Server server(registry, mcp::ServerOptions{});
+        testing::McpTestClient client(server);
+        client.initialize();
+        auto call = jsonrpc::make_request(7, "tools/call", json{{"name", "count"}, {"arguments", json::object()}});
         server.request_pool_for_testing().set_spawner_for_testing(failing_spawn);
-        server.handle_line(
-            jsonrpc::make_request(7, "tools/call", json{{"name", "count"}, {"arguments", json::object()}}).dump());
+        client.send(call);
+        client.sync();
         EXPECT_EQ(server.in_flight(), 0u);  // answered and forgotten, not left in flight
         // The id is free again: the same request is accepted once threads can start.
         server.request_pool_for_testing().set_spawner_for_testing(nullptr);
-        server.handle_line(
-            jsonrpc::make_request(7, "tools/call", json{{"name", "count"}, {"arguments", json::object()}}).dump());
+        client.send(call);
         ASSERT_TRUE(eventually([&] { return calls.load() == 1 && server.in_flight() == 0; }));
+        client.sync();
+        for (const auto& m : client.messages())
+            if (m.contains("id") && m["id"] == 7) answers.push_back(m);
     }
-    std::vector<json> answers;
-    for (const auto& m : sink.messages())
-        if (m.contains("id") && m["id"] == 7) answers.push_back(m);
     ASSERT_EQ(answers.size(), 2u);  // one per request
     ASSERT_TRUE(answers[0].contains("error")) << answers[0].dump();
     EXPECT_EQ(answers[0]["error"]["code"], -32603);

@@ -17,6 +17,7 @@
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/python/engine.hpp"
 #include "python_mcp/tools/script_store.hpp"
+#include "support/mcp_test_client.hpp"
 
 namespace pymcp::tools {
 namespace {
@@ -509,13 +510,13 @@ TEST_F(PythonToolTest, DefinitionAndDescriptionListsCallableTools) {
 
     mcp::ToolDefinition sqlite;
     sqlite.name = "sqlite";
-    registry_->add(sqlite, [](const json&, mcp::CallContext&) { return mcp::tool_result("s"); });
+    registry_->add(sqlite, mcp::blocking_handler([](const json&, mcp::CallContext&) { return mcp::tool_result("s"); }));
     mcp::ToolDefinition downstream;
     downstream.name = "git__status";
     downstream.description = "Show the working tree status";
     downstream.meta = json{{"server", "git"}, {"tool", "status"}};
     downstream.exposed = false;
-    registry_->add(downstream, [](const json&, mcp::CallContext&) { return mcp::tool_result("g"); });
+    registry_->add(downstream, mcp::blocking_handler([](const json&, mcp::CallContext&) { return mcp::tool_result("g"); }));
     std::string desc = registry_->find("python")->description;
     EXPECT_THAT(desc, HasSubstr("sqlite"));
     EXPECT_THAT(desc, HasSubstr("git"));
@@ -527,105 +528,94 @@ TEST_F(PythonToolTest, DefinitionAndDescriptionListsCallableTools) {
 // ---------------------------------------------------------------------------------------------
 // The non-blocking path (engines that can submit)
 
-TEST_F(PythonToolTest, AsyncExecuteUsesSubmit) {
+// Dispatches a call of the python tool as the server does; records its answers and whether it
+// asked for a thread to block on (run inline here).
+struct Dispatch {
+    std::vector<json> results;
+    int offloaded = 0;
+
+    void operator()(mcp::ToolRegistry& registry, const json& arguments, const mcp::CallContext& context) {
+        mcp::ToolReply reply{[this](json r) { results.push_back(std::move(r)); },
+                             [this](int code, const std::string& m) { results.push_back(json{{"rejected", code}, {"message", m}}); }};
+        registry.dispatch(mcp::ToolCall("python", arguments, context, reply, [this](std::function<void()> work) {
+            ++offloaded;
+            work();
+            return true;
+        }));
+    }
+};
+
+TEST_F(PythonToolTest, ExecuteIsSubmittedWithoutAThread) {
     engine_.async = true;
     engine_.next.result = "3";
-    std::vector<json> results;
+    Dispatch d;
     mcp::CallContext ctx;
-    ASSERT_TRUE(registry_->try_call_async("python", json{{"input", {{"code", "1+2"}, {"timeout", 3}}}}, ctx,
-                                          [&](json r) { results.push_back(std::move(r)); }));
+    d(*registry_, json{{"input", {{"code", "1+2"}, {"timeout", 3}}}}, ctx);
     EXPECT_EQ(engine_.submitted, 1);
-    ASSERT_EQ(results.size(), 1u);
-    EXPECT_EQ(results[0]["structuredContent"]["result"], "3");
+    EXPECT_EQ(d.offloaded, 0);
+    ASSERT_EQ(d.results.size(), 1u);
+    EXPECT_EQ(d.results[0]["structuredContent"]["result"], "3");
     EXPECT_EQ(last().timeout, 3000ms);
     EXPECT_EQ(last().session_id, "default");
 
-    // Other operations decline (they run on a request thread).
-    EXPECT_FALSE(registry_->try_call_async("python", json{{"operation", "list_sessions"}}, ctx,
-                                           [&](json r) { results.push_back(std::move(r)); }));
-    EXPECT_EQ(results.size(), 1u);
+    // Other operations run where blocking is allowed.
+    d(*registry_, json{{"operation", "list_sessions"}}, ctx);
+    EXPECT_EQ(d.offloaded, 1);
+    EXPECT_EQ(d.results.size(), 2u);
 
     // Argument errors come back as isError results.
-    ASSERT_TRUE(registry_->try_call_async("python", json{{"code", "1"}, {"timeout", -1}}, ctx,
-                                          [&](json r) { results.push_back(std::move(r)); }));
-    ASSERT_EQ(results.size(), 2u);
-    EXPECT_TRUE(is_error(results[1]));
+    d(*registry_, json{{"code", "1"}, {"timeout", -1}}, ctx);
+    ASSERT_EQ(d.results.size(), 3u);
+    EXPECT_TRUE(is_error(d.results[2]));
     EXPECT_EQ(engine_.submitted, 1);
 
     // The engine refuses (too many sessions): the refusal is the call's isError result.
     engine_.refuse = true;
-    bool taken = false;
-    EXPECT_NO_THROW(taken = registry_->try_call_async("python", json{{"code", "1"}, {"session_id", "n"}, {"persistent", true}},
-                                                      ctx, [&](json r) { results.push_back(std::move(r)); }));
-    EXPECT_TRUE(taken);
-    ASSERT_EQ(results.size(), 3u);
-    EXPECT_TRUE(is_error(results[2]));
-    EXPECT_THAT(text(results[2]), HasSubstr("too many sessions"));
+    EXPECT_NO_THROW(d(*registry_, json{{"code", "1"}, {"session_id", "n"}, {"persistent", true}}, ctx));
+    ASSERT_EQ(d.results.size(), 4u);
+    EXPECT_TRUE(is_error(d.results[3]));
+    EXPECT_THAT(text(d.results[3]), HasSubstr("too many sessions"));
 }
 
 // What a client sees when the engine refuses an execute on the non-blocking path: an answer
 // (isError), and the request is not left in flight.
-TEST_F(PythonToolTest, AsyncRefusalThroughTheServerIsAnsweredAndLeavesNothingInFlight) {
+TEST_F(PythonToolTest, RefusalThroughTheServerIsAnsweredAndLeavesNothingInFlight) {
     engine_.async = true;
     engine_.refuse = true;
-    struct Sink final : jsonrpc::MessageSink {
-        std::mutex mutex;
-        std::vector<json> messages;
-        bool send(const json& m) override {
-            std::lock_guard lock(mutex);
-            messages.push_back(m);
-            return true;
-        }
-    } sink;
-    mcp::Server server(*registry_, sink, mcp::ServerOptions{});
-    server.handle_line(R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18"}})");
-    server.handle_line(
-        R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"python","arguments":{"code":"1","session_id":"n","persistent":true}}})");
-    EXPECT_TRUE(server.wait_idle(2000ms)) << "the refused call is still counted as running";
-    EXPECT_EQ(server.in_flight(), 0u);
-    std::optional<json> answer;
-    {
-        std::lock_guard lock(sink.mutex);
-        for (const auto& m : sink.messages)
-            if (m.value("id", json()) == 1) answer = m;
+    mcp::Server server(*registry_, mcp::ServerOptions{});
+    testing::McpTestClient client(server);
+    client.initialize("2025-06-18");
+    json args{{"code", "1"}, {"session_id", "n"}, {"persistent", true}};
+    for (int round = 0; round < 2; ++round) {  // the id can be used again
+        SCOPED_TRACE(round);
+        size_t from = client.size();
+        client.send(jsonrpc::make_request(1, "tools/call", json{{"name", "python"}, {"arguments", args}}));
+        auto answer = client.wait_for([](const json& m) { return m.value("id", json()) == 1; }, 5000ms, from);
+        ASSERT_TRUE(answer);
+        ASSERT_TRUE(answer->contains("result")) << answer->dump();
+        EXPECT_TRUE((*answer)["result"]["isError"].get<bool>());
+        EXPECT_THAT(text((*answer)["result"]), HasSubstr("too many sessions"));
+        EXPECT_TRUE(server.wait_idle(2000ms)) << "the refused call is still counted as running";
+        EXPECT_EQ(server.in_flight(), 0u);
     }
-    ASSERT_TRUE(answer);
-    ASSERT_TRUE(answer->contains("result")) << answer->dump();
-    EXPECT_TRUE((*answer)["result"]["isError"].get<bool>());
-    EXPECT_THAT(text((*answer)["result"]), HasSubstr("too many sessions"));
-    // The id can be used again.
-    size_t before;
-    {
-        std::lock_guard lock(sink.mutex);
-        before = sink.messages.size();
-    }
-    server.handle_line(
-        R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"python","arguments":{"code":"1","session_id":"n","persistent":true}}})");
-    EXPECT_TRUE(server.wait_idle(2000ms));
-    std::lock_guard lock(sink.mutex);
-    ASSERT_GT(sink.messages.size(), before);
-    const json& again = sink.messages[before];
-    EXPECT_TRUE(again.contains("result")) << again.dump();
 }
 
-TEST_F(PythonToolTest, AsyncPathKeepsTheGateAndTheSessionGuard) {
+TEST_F(PythonToolTest, SubmitPathKeepsTheGateAndTheSessionGuard) {
     make_tool(true);
     engine_.async = true;
-    std::vector<json> results;
+    Dispatch d;
     mcp::CallContext ctx;
-    ASSERT_TRUE(registry_->try_call_async("python", json{{"code", "1"}}, ctx,
-                                          [&](json r) { results.push_back(std::move(r)); }));
-    ASSERT_EQ(results.size(), 1u);
-    EXPECT_TRUE(is_error(results[0]));
-    EXPECT_THAT(text(results[0]), HasSubstr(kReadme));
+    d(*registry_, json{{"code", "1"}}, ctx);
+    ASSERT_EQ(d.results.size(), 1u);
+    EXPECT_TRUE(is_error(d.results[0]));
+    EXPECT_THAT(text(d.results[0]), HasSubstr(kReadme));
     EXPECT_EQ(engine_.submitted, 0);
 
     mcp::CallContext from_s1 = ctx.nested(CancellationToken(), "s1");
-    ASSERT_TRUE(registry_->try_call_async(
-        "python", json{{"code", "1"}, {"session_id", "s1"}, {"persistent", true}, {"tool_unlock_token", "c0de5eed"}},
-        from_s1, [&](json r) { results.push_back(std::move(r)); }));
-    ASSERT_EQ(results.size(), 2u);
-    EXPECT_TRUE(is_error(results[1]));
+    d(*registry_, json{{"code", "1"}, {"session_id", "s1"}, {"persistent", true}, {"tool_unlock_token", "c0de5eed"}},
+      from_s1);
+    ASSERT_EQ(d.results.size(), 2u);
+    EXPECT_TRUE(is_error(d.results[1]));
     EXPECT_EQ(engine_.submitted, 0);
 }
 

@@ -1,5 +1,5 @@
-// The MCP protocol core (mcp::Server) driven line by line, with an in-memory sink that records
-// every message it would have written, and a registry of small test tools.
+// The MCP protocol core (mcp::Server) driven over an in-memory transport by McpTestClient, which
+// records every message the server sends, with a registry of small test tools.
 
 #include "python_mcp/mcp/server.hpp"
 
@@ -21,6 +21,7 @@
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/support/cancellation.hpp"
 #include "support/eventually.hpp"
+#include "support/mcp_test_client.hpp"
 
 namespace pymcp::mcp {
 namespace {
@@ -36,53 +37,6 @@ const bool kQuietLogs = [] {
     return true;
 }();
 
-class RecordingSink final : public jsonrpc::MessageSink {
-public:
-    bool send(const json& message) override {
-        {
-            std::lock_guard lock(mutex_);
-            messages_.push_back(message);
-        }
-        changed_.notify_all();
-        return true;
-    }
-    std::vector<json> messages() const {
-        std::lock_guard lock(mutex_);
-        return messages_;
-    }
-    size_t size() const {
-        std::lock_guard lock(mutex_);
-        return messages_.size();
-    }
-    // The first message (from index `from` on) that satisfies `pred`, waiting up to `timeout`.
-    std::optional<json> wait_for(const std::function<bool(const json&)>& pred,
-                                 std::chrono::milliseconds timeout = 5000ms, size_t from = 0) const {
-        std::unique_lock lock(mutex_);
-        std::optional<json> found;
-        changed_.wait_for(lock, timeout, [&] {
-            for (size_t i = from; i < messages_.size(); ++i)
-                if (pred(messages_[i])) {
-                    found = messages_[i];
-                    return true;
-                }
-            return false;
-        });
-        return found;
-    }
-    size_t count(const std::function<bool(const json&)>& pred) const {
-        std::lock_guard lock(mutex_);
-        size_t n = 0;
-        for (const auto& m : messages_)
-            if (pred(m)) ++n;
-        return n;
-    }
-
-private:
-    mutable std::mutex mutex_;
-    mutable std::condition_variable changed_;
-    std::vector<json> messages_;
-};
-
 bool is_response_to(const json& m, const json& id) {
     return m.is_object() && m.contains("id") && m["id"] == id && m["id"].is_string() == id.is_string() &&
            (m.contains("result") || m.contains("error"));
@@ -90,6 +44,13 @@ bool is_response_to(const json& m, const json& id) {
 
 bool is_notification(const json& m, const std::string& method) {
     return m.is_object() && !m.contains("id") && m.value("method", "") == method;
+}
+
+using pymcp::testing::McpTestClient;
+
+// Most test tools compute their result on the calling thread.
+void add_tool(ToolRegistry& registry, ToolDefinition definition, BlockingToolHandler handler) {
+    registry.add(std::move(definition), blocking_handler(std::move(handler)));
 }
 
 ToolDefinition def(const std::string& name, bool exposed = true) {
@@ -103,15 +64,15 @@ ToolDefinition def(const std::string& name, bool exposed = true) {
 class ServerTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        registry_.add(def("echo"), [this](const json& args, CallContext&) {
+        add_tool(registry_, def("echo"), [this](const json& args, CallContext&) {
             ++echo_calls_;
             return tool_result(args.dump(), args);
         });
-        registry_.add(def("fail"), [](const json&, CallContext&) -> json { throw ToolError("it broke on purpose"); });
-        registry_.add(def("boom"), [](const json&, CallContext&) -> json { throw std::runtime_error("kaboom"); });
-        registry_.add(def("hidden", false), [](const json&, CallContext&) { return tool_result("secret"); });
+        add_tool(registry_, def("fail"), [](const json&, CallContext&) -> json { throw ToolError("it broke on purpose"); });
+        add_tool(registry_, def("boom"), [](const json&, CallContext&) -> json { throw std::runtime_error("kaboom"); });
+        add_tool(registry_, def("hidden", false), [](const json&, CallContext&) { return tool_result("secret"); });
         // Runs until the test opens the gate or the call is cancelled (at most 10 s).
-        registry_.add(def("slow"), [this](const json&, CallContext& ctx) {
+        add_tool(registry_, def("slow"), [this](const json&, CallContext& ctx) {
             ++slow_started_;
             auto deadline = Clock::now() + 10s;
             bool cancelled = false;
@@ -125,27 +86,45 @@ protected:
             ++slow_finished_;
             return tool_result(cancelled ? "cancelled" : "done");
         });
-        registry_.add(def("logger"), [](const json&, CallContext& ctx) {
+        add_tool(registry_, def("logger"), [](const json&, CallContext& ctx) {
             ctx.log("debug", "dbg-line");
             ctx.log("info", "info-line");
             ctx.log("error", "error-line");
             return tool_result("logged");
         });
-        registry_.add(def("progress"), [](const json&, CallContext& ctx) {
+        add_tool(registry_, def("progress"), [](const json&, CallContext& ctx) {
             ctx.report_progress(1, 2, "half");
             ctx.report_progress(1, 2, "again");  // not increasing: dropped
             ctx.report_progress(2, 2);
             return tool_result("progressed");
         });
-        server_ = std::make_unique<Server>(registry_, sink_, ServerOptions{});
+        start();
     }
     void TearDown() override {
         gate_.cancel();
+        stop();
+    }
+    void start(ServerOptions options = {}, size_t max_message_bytes = 0) {
+        stop();
+        server_ = std::make_unique<Server>(registry_, std::move(options));
+        client_ = std::make_unique<McpTestClient>(*server_, max_message_bytes);
+    }
+    void stop() {
+        client_.reset();
         server_.reset();
     }
+    McpTestClient& sink() { return *client_; }
+    ClientSession& session() { return client_->session(); }
 
-    void line(const json& message) { server_->handle_line(message.dump()); }
-    void raw(const std::string& text) { server_->handle_line(text); }
+    // Sends, then waits until the server has read it (and sent whatever it answers at once).
+    void line(const json& message) {
+        client_->send(message);
+        client_->sync();
+    }
+    void raw(const std::string& text) {
+        client_->send_text(text);
+        client_->sync();
+    }
 
     json request(const json& id, const std::string& method, json params = nullptr) {
         return jsonrpc::make_request(id, method, std::move(params));
@@ -156,9 +135,9 @@ protected:
 
     // Sends a request and waits for its answer.
     json roundtrip(const json& message, std::chrono::milliseconds timeout = 5000ms) {
-        size_t from = sink_.size();
+        size_t from = sink().size();
         line(message);
-        auto r = sink_.wait_for([&](const json& m) { return is_response_to(m, message["id"]); }, timeout, from);
+        auto r = sink().wait_for([&](const json& m) { return is_response_to(m, message["id"]); }, timeout, from);
         if (!r) {
             ADD_FAILURE() << "no answer to " << message.dump();
             return json::object();
@@ -177,8 +156,8 @@ protected:
 
 
     ToolRegistry registry_;
-    RecordingSink sink_;
     std::unique_ptr<Server> server_;
+    std::unique_ptr<McpTestClient> client_;
     CancellationSource gate_;
     std::atomic<int> echo_calls_{0};
     std::atomic<int> slow_started_{0};
@@ -197,13 +176,12 @@ int error_code(const json& response) {
 TEST_F(ServerTest, InitializeEchoesEachSupportedVersion) {
     for (const char* version : {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}) {
         SCOPED_TRACE(version);
-        server_.reset();
-        server_ = std::make_unique<Server>(registry_, sink_, ServerOptions{});
+        start();
         json r = initialize(version);
         ASSERT_TRUE(r.contains("result")) << r.dump();
         EXPECT_EQ(r["result"]["protocolVersion"], version);
-        EXPECT_EQ(server_->protocol_version(), version);
-        EXPECT_TRUE(server_->initialized());
+        EXPECT_EQ(session().protocol_version(), version);
+        EXPECT_TRUE(session().initialized());
         EXPECT_EQ(r["result"]["serverInfo"]["name"], "python-mcp");
         EXPECT_TRUE(r["result"]["serverInfo"]["version"].is_string());
         EXPECT_TRUE(r["result"]["capabilities"]["tools"]["listChanged"].get<bool>());
@@ -214,15 +192,15 @@ TEST_F(ServerTest, InitializeEchoesEachSupportedVersion) {
 TEST_F(ServerTest, UnknownVersionGetsTheLatest) {
     json r = initialize("1999-01-01");
     ASSERT_TRUE(r.contains("result")) << r.dump();
-    EXPECT_EQ(r["result"]["protocolVersion"], kSupportedProtocolVersions[0]);
+    EXPECT_EQ(r["result"]["protocolVersion"], kLegacyProtocolVersions[0]);
     EXPECT_EQ(r["result"]["protocolVersion"], "2025-11-25");
-    EXPECT_EQ(server_->protocol_version(), "2025-11-25");
+    EXPECT_EQ(session().protocol_version(), "2025-11-25");
 }
 
 TEST_F(ServerTest, InitializeWithoutVersionIsInvalidParams) {
     json r = roundtrip(request(1, "initialize", json::object()));
     EXPECT_EQ(error_code(r), jsonrpc::kInvalidParams);
-    EXPECT_FALSE(server_->initialized());
+    EXPECT_FALSE(session().initialized());
     r = roundtrip(request(2, "initialize", json{{"protocolVersion", 20250618}}));
     EXPECT_EQ(error_code(r), jsonrpc::kInvalidParams);
     // A proper one still works afterwards.
@@ -233,14 +211,13 @@ TEST_F(ServerTest, SecondInitializeIsRefused) {
     initialize();
     json r = roundtrip(request(2, "initialize", json{{"protocolVersion", "2025-06-18"}}));
     EXPECT_EQ(error_code(r), jsonrpc::kInvalidRequest);
-    EXPECT_EQ(server_->protocol_version(), "2025-11-25");
+    EXPECT_EQ(session().protocol_version(), "2025-11-25");
 }
 
 TEST_F(ServerTest, InstructionsAndTitleInServerInfo) {
     ServerOptions options;
     options.instructions = "use the tools";
-    server_.reset();
-    server_ = std::make_unique<Server>(registry_, sink_, options);
+    start(options);
     json r = initialize("2025-06-18");
     EXPECT_EQ(r["result"]["instructions"], "use the tools");
     EXPECT_TRUE(r["result"]["serverInfo"].contains("title"));
@@ -287,60 +264,68 @@ TEST_F(ServerTest, UnknownMethodAfterInitialize) {
 
 TEST_F(ServerTest, ParseErrorsAndInvalidRequests) {
     initialize();
-    size_t before = sink_.size();
+    size_t before = sink().size();
     raw("{not json");
-    ASSERT_EQ(sink_.size(), before + 1);
-    json r = sink_.messages().back();
+    ASSERT_EQ(sink().size(), before + 1);
+    json r = sink().messages().back();
     EXPECT_EQ(error_code(r), jsonrpc::kParseError);
     EXPECT_TRUE(r["id"].is_null());
 
     raw("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"x\":\"\xff\"}");
-    r = sink_.messages().back();
+    r = sink().messages().back();
     EXPECT_EQ(error_code(r), jsonrpc::kParseError);
     EXPECT_TRUE(r["id"].is_null());
 
     raw(std::string(100000, '[') + std::string(100000, ']'));
-    r = sink_.messages().back();
+    r = sink().messages().back();
     EXPECT_EQ(error_code(r), jsonrpc::kParseError);
 
     // Invalid envelope with a usable id: the id is echoed.
     raw(R"({"jsonrpc":"1.0","id":7,"method":"ping"})");
-    r = sink_.messages().back();
+    r = sink().messages().back();
     EXPECT_EQ(error_code(r), jsonrpc::kInvalidRequest);
     EXPECT_EQ(r["id"], 7);
     // ... and with an unusable one: id null.
     raw(R"({"jsonrpc":"2.0","id":1.5,"method":"ping"})");
-    r = sink_.messages().back();
+    r = sink().messages().back();
     EXPECT_EQ(error_code(r), jsonrpc::kInvalidRequest);
     EXPECT_TRUE(r["id"].is_null());
     raw("42");
-    r = sink_.messages().back();
+    r = sink().messages().back();
     EXPECT_EQ(error_code(r), jsonrpc::kInvalidRequest);
     EXPECT_TRUE(r["id"].is_null());
-    EXPECT_EQ(sink_.size(), before + 6);
+    EXPECT_EQ(sink().size(), before + 6);
 }
 
 TEST_F(ServerTest, BlankLinesAreIgnored) {
     initialize();
-    size_t before = sink_.size();
+    size_t before = sink().size();
     raw("");
     raw("   \t\r");
-    EXPECT_EQ(sink_.size(), before);
+    EXPECT_EQ(sink().size(), before);
 }
 
-TEST_F(ServerTest, OverlongLineGetsOneError) {
-    size_t before = sink_.size();
-    server_->handle_overlong_line(1000);
-    ASSERT_EQ(sink_.size(), before + 1);
-    json r = sink_.messages().back();
+TEST_F(ServerTest, OverlongLineGetsOneErrorWithItsIdWhenReadable) {
+    start({}, 1000);
+    initialize();
+    size_t before = sink().size();
+    raw(R"({"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"echo","arguments":{"x":")" +
+        std::string(5000, 'a') + "\"}}}");
+    ASSERT_EQ(sink().size(), before + 1);
+    json r = sink().messages().back();
+    EXPECT_EQ(error_code(r), jsonrpc::kInvalidRequest);
+    EXPECT_EQ(r["id"], 77);
+    EXPECT_THAT(r["error"]["message"].get<std::string>(), HasSubstr("1000"));
+    EXPECT_EQ(echo_calls_.load(), 0);
+    raw(std::string(5000, '['));  // no id to be had
+    r = sink().messages().back();
     EXPECT_EQ(error_code(r), jsonrpc::kInvalidRequest);
     EXPECT_TRUE(r["id"].is_null());
-    EXPECT_THAT(r["error"]["message"].get<std::string>(), HasSubstr("1000"));
 }
 
 TEST_F(ServerTest, NotificationsAndClientResponsesGetNoAnswer) {
     initialize();
-    size_t before = sink_.size();
+    size_t before = sink().size();
     line(jsonrpc::make_notification("notifications/unknown", json::object()));
     line(jsonrpc::make_notification("notifications/cancelled", json{{"requestId", 12345}}));
     line(jsonrpc::make_notification("notifications/cancelled", json::object()));
@@ -350,7 +335,7 @@ TEST_F(ServerTest, NotificationsAndClientResponsesGetNoAnswer) {
     line(jsonrpc::make_error(98, -1, "client side error"));
     json r = roundtrip(request(5, "ping"));
     EXPECT_TRUE(r.contains("result"));
-    auto all = sink_.messages();
+    auto all = sink().messages();
     ASSERT_EQ(all.size(), before + 1) << all.back().dump();
     EXPECT_TRUE(is_response_to(all.back(), 5));
 }
@@ -360,10 +345,10 @@ TEST_F(ServerTest, NotificationsAndClientResponsesGetNoAnswer) {
 
 TEST_F(ServerTest, ToolsListInInsertionOrderWithoutHiddenTools) {
     initialize();
-    registry_.add(def("zzz_last_added"), [](const json&, CallContext&) { return tool_result("z"); });
-    registry_.add(def("aaa_added_after"), [](const json&, CallContext&) { return tool_result("a"); });
+    add_tool(registry_, def("zzz_last_added"), [](const json&, CallContext&) { return tool_result("z"); });
+    add_tool(registry_, def("aaa_added_after"), [](const json&, CallContext&) { return tool_result("a"); });
     // Replacing keeps the place.
-    registry_.add(def("echo"), [](const json&, CallContext&) { return tool_result("replaced"); });
+    add_tool(registry_, def("echo"), [](const json&, CallContext&) { return tool_result("replaced"); });
     json r = roundtrip(request(1, "tools/list", json::object()));
     ASSERT_TRUE(r.contains("result")) << r.dump();
     std::vector<std::string> names;
@@ -446,9 +431,9 @@ TEST_F(ServerTest, ASlowToolDoesNotBlockPingOrOtherCalls) {
     EXPECT_TRUE(r.contains("result"));
     EXPECT_EQ(slow_finished_.load(), 0);
     EXPECT_TRUE(eventually([&] { return server_->in_flight() == 1u; }, 1000ms)) << server_->in_flight();
-    EXPECT_EQ(sink_.count([](const json& m) { return is_response_to(m, 1); }), 0u);
+    EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 1); }), 0u);
     gate_.cancel();
-    auto slow = sink_.wait_for([](const json& m) { return is_response_to(m, 1); });
+    auto slow = sink().wait_for([](const json& m) { return is_response_to(m, 1); });
     ASSERT_TRUE(slow);
     EXPECT_EQ((*slow)["result"]["content"][0]["text"], "done");
 }
@@ -459,7 +444,7 @@ TEST_F(ServerTest, ManyCallsRunConcurrently) {
     EXPECT_TRUE(eventually([&] { return slow_started_ == 20; }, 3000ms)) << slow_started_.load() << " started";
     EXPECT_EQ(server_->in_flight(), 20u);
     gate_.cancel();
-    for (int i = 0; i < 20; ++i) EXPECT_TRUE(sink_.wait_for([i](const json& m) { return is_response_to(m, i); })) << i;
+    for (int i = 0; i < 20; ++i) EXPECT_TRUE(sink().wait_for([i](const json& m) { return is_response_to(m, i); })) << i;
     EXPECT_TRUE(server_->wait_idle(2000ms));
 }
 
@@ -477,7 +462,7 @@ TEST_F(ServerTest, CancelledRequestGetsNoResponseAndTheToolSeesItsToken) {
     EXPECT_TRUE(server_->wait_idle(2000ms));
     json r = roundtrip(request(8, "ping"));
     EXPECT_TRUE(r.contains("result"));
-    EXPECT_EQ(sink_.count([](const json& m) { return m.is_object() && m.contains("id") && m["id"] == 7; }), 0u);
+    EXPECT_EQ(sink().count([](const json& m) { return m.is_object() && m.contains("id") && m["id"] == 7; }), 0u);
     // The id is free again.
     gate_.cancel();
     r = roundtrip(call_request(7, "echo"));
@@ -487,13 +472,13 @@ TEST_F(ServerTest, CancelledRequestGetsNoResponseAndTheToolSeesItsToken) {
 TEST_F(ServerTest, IdsCanBeReusedAfterCompletion) {
     initialize();
     for (int i = 0; i < 3; ++i) {
-        size_t from = sink_.size();
+        size_t from = sink().size();
         line(call_request(5, "echo", json{{"round", i}}));
-        auto r = sink_.wait_for([](const json& m) { return is_response_to(m, 5); }, 5000ms, from);
+        auto r = sink().wait_for([](const json& m) { return is_response_to(m, 5); }, 5000ms, from);
         ASSERT_TRUE(r);
         EXPECT_EQ((*r)["result"]["structuredContent"]["round"], i);
     }
-    EXPECT_EQ(sink_.count([](const json& m) { return is_response_to(m, 5); }), 3u);
+    EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 5); }), 3u);
 }
 
 TEST_F(ServerTest, DuplicateInFlightIdIsRefused) {
@@ -508,7 +493,7 @@ TEST_F(ServerTest, DuplicateInFlightIdIsRefused) {
     json other = roundtrip(call_request("9", "echo"), 1000ms);
     EXPECT_TRUE(other.contains("result"));
     gate_.cancel();
-    auto first = sink_.wait_for([](const json& m) { return is_response_to(m, 9) && m.contains("result"); });
+    auto first = sink().wait_for([](const json& m) { return is_response_to(m, 9) && m.contains("result"); });
     ASSERT_TRUE(first);
     EXPECT_EQ((*first)["result"]["content"][0]["text"], "done");
 }
@@ -518,17 +503,17 @@ TEST_F(ServerTest, DuplicateInFlightIdIsRefused) {
 
 TEST_F(ServerTest, BatchUnder20250326IsAnsweredAsOneArray) {
     initialize("2025-03-26");
-    size_t before = sink_.size();
+    size_t before = sink().size();
     json batch = json::array({request(1, "ping"),
                               jsonrpc::make_notification("notifications/whatever", nullptr),
                               call_request(2, "echo", json{{"b", true}}),
                               request(3, "no/such/method", json::object()),
                               json(5)});
     line(batch);
-    auto answer = sink_.wait_for([](const json& m) { return m.is_array(); }, 5000ms, before);
+    auto answer = sink().wait_for([](const json& m) { return m.is_array(); }, 5000ms, before);
     ASSERT_TRUE(answer);
     std::this_thread::sleep_for(20ms);
-    EXPECT_EQ(sink_.size(), before + 1) << "responses of a batch must come as one array, nothing else";
+    EXPECT_EQ(sink().size(), before + 1) << "responses of a batch must come as one array, nothing else";
     ASSERT_EQ(answer->size(), 4u) << answer->dump();
     auto find = [&](const json& id) -> json {
         for (const auto& r : *answer)
@@ -544,24 +529,23 @@ TEST_F(ServerTest, BatchUnder20250326IsAnsweredAsOneArray) {
 
 TEST_F(ServerTest, BatchOfOnlyNotificationsSendsNothing) {
     initialize("2025-03-26");
-    size_t before = sink_.size();
+    size_t before = sink().size();
     line(json::array({jsonrpc::make_notification("notifications/a", nullptr),
                       jsonrpc::make_notification("notifications/b", nullptr)}));
     json r = roundtrip(request(1, "ping"));
     EXPECT_TRUE(r.contains("result"));
-    EXPECT_EQ(sink_.size(), before + 1);
+    EXPECT_EQ(sink().size(), before + 1);
 }
 
 TEST_F(ServerTest, BatchRefusedUnderOtherVersionsAndNotExecuted) {
     for (const char* version : {"2025-11-25", "2025-06-18"}) {
         SCOPED_TRACE(version);
-        server_.reset();
-        server_ = std::make_unique<Server>(registry_, sink_, ServerOptions{});
+        start();
         initialize(version);
-        size_t before = sink_.size();
+        size_t before = sink().size();
         line(json::array({call_request(1, "echo"), request(2, "ping")}));
         std::this_thread::sleep_for(20ms);
-        auto all = sink_.messages();
+        auto all = sink().messages();
         ASSERT_EQ(all.size(), before + 1);
         EXPECT_TRUE(all.back().is_object());
         EXPECT_EQ(error_code(all.back()), jsonrpc::kInvalidRequest);
@@ -573,13 +557,12 @@ TEST_F(ServerTest, BatchRefusedUnderOtherVersionsAndNotExecuted) {
 TEST_F(ServerTest, EmptyBatchIsInvalidRequest) {
     for (const char* version : {"2025-03-26", "2025-11-25"}) {
         SCOPED_TRACE(version);
-        server_.reset();
-        server_ = std::make_unique<Server>(registry_, sink_, ServerOptions{});
+        start();
         initialize(version);
-        size_t before = sink_.size();
+        size_t before = sink().size();
         raw("[]");
-        ASSERT_EQ(sink_.size(), before + 1);
-        json r = sink_.messages().back();
+        ASSERT_EQ(sink().size(), before + 1);
+        json r = sink().messages().back();
         EXPECT_TRUE(r.is_object());
         EXPECT_EQ(error_code(r), jsonrpc::kInvalidRequest);
         EXPECT_TRUE(r["id"].is_null());
@@ -601,7 +584,7 @@ TEST_F(ServerTest, SetLevelValidation) {
     }
 }
 
-std::vector<std::string> logged(const RecordingSink& sink, size_t from) {
+std::vector<std::string> logged(const McpTestClient& sink, size_t from) {
     std::vector<std::string> out;
     auto all = sink.messages();
     for (size_t i = from; i < all.size(); ++i)
@@ -611,21 +594,21 @@ std::vector<std::string> logged(const RecordingSink& sink, size_t from) {
 
 TEST_F(ServerTest, LogMessagesFollowTheClientsLevel) {
     initialize();
-    size_t from = sink_.size();
+    size_t from = sink().size();
     json r = roundtrip(call_request(1, "logger"));
     EXPECT_TRUE(r.contains("result"));
-    EXPECT_EQ(logged(sink_, from), (std::vector<std::string>{"info-line", "error-line"}));  // default: info
+    EXPECT_EQ(logged(sink(), from), (std::vector<std::string>{"info-line", "error-line"}));  // default: info
 
     roundtrip(request(2, "logging/setLevel", json{{"level", "error"}}));
-    from = sink_.size();
+    from = sink().size();
     roundtrip(call_request(3, "logger"));
-    EXPECT_EQ(logged(sink_, from), (std::vector<std::string>{"error-line"}));
+    EXPECT_EQ(logged(sink(), from), (std::vector<std::string>{"error-line"}));
 
     roundtrip(request(4, "logging/setLevel", json{{"level", "debug"}}));
-    from = sink_.size();
+    from = sink().size();
     roundtrip(call_request(5, "logger"));
-    EXPECT_EQ(logged(sink_, from), (std::vector<std::string>{"dbg-line", "info-line", "error-line"}));
-    auto all = sink_.messages();
+    EXPECT_EQ(logged(sink(), from), (std::vector<std::string>{"dbg-line", "info-line", "error-line"}));
+    auto all = sink().messages();
     for (size_t i = from; i < all.size(); ++i)
         if (is_notification(all[i], "notifications/message")) {
             EXPECT_TRUE(all[i]["params"]["level"].is_string());
@@ -635,11 +618,11 @@ TEST_F(ServerTest, LogMessagesFollowTheClientsLevel) {
 
 TEST_F(ServerTest, ProgressOnlyWithAProgressTokenAndIncreasing) {
     initialize();
-    size_t from = sink_.size();
+    size_t from = sink().size();
     json r = roundtrip(request(1, "tools/call", json{{"name", "progress"}, {"arguments", json::object()},
                                                     {"_meta", {{"progressToken", "tok-1"}}}}));
     EXPECT_TRUE(r.contains("result"));
-    auto all = sink_.messages();
+    auto all = sink().messages();
     std::vector<double> progress;
     for (size_t i = from; i < all.size(); ++i)
         if (is_notification(all[i], "notifications/progress")) {
@@ -648,39 +631,39 @@ TEST_F(ServerTest, ProgressOnlyWithAProgressTokenAndIncreasing) {
         }
     EXPECT_EQ(progress, (std::vector<double>{1, 2}));
 
-    from = sink_.size();
+    from = sink().size();
     roundtrip(call_request(2, "progress"));
-    EXPECT_EQ(sink_.count([](const json& m) { return is_notification(m, "notifications/progress"); }), 2u);
+    EXPECT_EQ(sink().count([](const json& m) { return is_notification(m, "notifications/progress"); }), 2u);
 }
 
 TEST_F(ServerTest, ListChangedOnlyAfterInitializedNotification) {
     initialize("2025-11-25", /*ready=*/false);
     auto list_changed = [](const json& m) { return is_notification(m, "notifications/tools/list_changed"); };
-    registry_.add(def("early"), [](const json&, CallContext&) { return tool_result("e"); });
+    add_tool(registry_, def("early"), [](const json&, CallContext&) { return tool_result("e"); });
     std::this_thread::sleep_for(150ms);
-    EXPECT_EQ(sink_.count(list_changed), 0u);
+    EXPECT_EQ(sink().count(list_changed), 0u);
     line(jsonrpc::make_notification("notifications/initialized", nullptr));
-    registry_.add(def("late"), [](const json&, CallContext&) { return tool_result("l"); });
-    auto m = sink_.wait_for(list_changed, 2000ms);
+    add_tool(registry_, def("late"), [](const json&, CallContext&) { return tool_result("l"); });
+    auto m = sink().wait_for(list_changed, 2000ms);
     ASSERT_TRUE(m);
     EXPECT_FALSE(m->contains("id"));
     EXPECT_EQ((*m)["jsonrpc"], "2.0");
-    EXPECT_EQ(sink_.count(list_changed), 1u);
+    EXPECT_EQ(sink().count(list_changed), 1u);
     registry_.remove("late");
-    EXPECT_TRUE(eventually([&] { return sink_.count(list_changed) == 2; }, 2000ms));
+    EXPECT_TRUE(eventually([&] { return sink().count(list_changed) == 2; }, 2000ms));
     registry_.set_description("echo", "a new description");
-    EXPECT_TRUE(eventually([&] { return sink_.count(list_changed) == 3; }, 2000ms));
+    EXPECT_TRUE(eventually([&] { return sink().count(list_changed) == 3; }, 2000ms));
 }
 
 TEST_F(ServerTest, ListChangedBurstsAreCoalesced) {
     initialize();
     auto list_changed = [](const json& m) { return is_notification(m, "notifications/tools/list_changed"); };
     for (int i = 0; i < 30; ++i)
-        registry_.add(def("srv__tool" + std::to_string(i)), [](const json&, CallContext&) { return tool_result(""); });
-    ASSERT_TRUE(sink_.wait_for(list_changed, 2000ms));
+        add_tool(registry_, def("srv__tool" + std::to_string(i)), [](const json&, CallContext&) { return tool_result(""); });
+    ASSERT_TRUE(sink().wait_for(list_changed, 2000ms));
     std::this_thread::sleep_for(200ms);
-    EXPECT_GE(sink_.count(list_changed), 1u);
-    EXPECT_LE(sink_.count(list_changed), 2u) << "30 quick changes should not make 30 notifications";
+    EXPECT_GE(sink().count(list_changed), 1u);
+    EXPECT_LE(sink().count(list_changed), 2u) << "30 quick changes should not make 30 notifications";
     // The notification comes after the changes: a tools/list now sees them all.
     json r = roundtrip(request(1, "tools/list"));
     EXPECT_EQ(r["result"]["tools"].size(), 6u + 30u);
@@ -699,7 +682,7 @@ TEST_F(ServerTest, WaitIdle) {
     gate_.cancel();
     EXPECT_TRUE(server_->wait_idle(5000ms));
     EXPECT_EQ(server_->in_flight(), 0u);
-    EXPECT_TRUE(sink_.wait_for([](const json& m) { return is_response_to(m, 1); }, 1000ms));
+    EXPECT_TRUE(sink().wait_for([](const json& m) { return is_response_to(m, 1); }, 1000ms));
 }
 
 TEST_F(ServerTest, BeginShutdownCancelsInFlightCallsAndRefusesNewOnes) {
@@ -712,7 +695,7 @@ TEST_F(ServerTest, BeginShutdownCancelsInFlightCallsAndRefusesNewOnes) {
     EXPECT_TRUE(server_->wait_idle(2000ms));
     EXPECT_LT(Clock::now() - start, 1000ms);
     EXPECT_EQ(slow_saw_cancel_.load(), 2);
-    EXPECT_EQ(sink_.count([](const json& m) { return is_response_to(m, 1) || is_response_to(m, 2); }), 0u);
+    EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 1) || is_response_to(m, 2); }), 0u);
     json r = roundtrip(call_request(3, "echo"), 1000ms);
     EXPECT_TRUE(r.contains("error")) << r.dump();
     EXPECT_EQ(echo_calls_.load(), 0);
@@ -721,67 +704,92 @@ TEST_F(ServerTest, BeginShutdownCancelsInFlightCallsAndRefusesNewOnes) {
     EXPECT_TRUE(r.contains("result"));
 }
 
-// An async tool (the python tool's `execute` path): the call holds no request thread and is
-// answered when `done` is called.
-TEST_F(ServerTest, AsyncToolIsAnsweredWhenDone) {
+// A tool that answers later (the python tool's `execute` path): the call holds no request
+// thread and is answered when the ToolCall is.
+TEST_F(ServerTest, DeferredToolIsAnsweredWhenDone) {
     std::mutex mutex;
-    std::vector<ToolDone> pending;
-    std::vector<CallContext> contexts;
-    registry_.add(
-        def("async"), [](const json&, CallContext&) { return tool_result("sync path"); },
-        [&](const json& args, const CallContext& ctx, ToolDone& done) {
-            if (args.value("decline", false)) return false;
-            std::lock_guard lock(mutex);
-            pending.push_back(std::move(done));
-            contexts.push_back(ctx);
-            return true;
-        });
+    std::vector<ToolCall> pending;
+    registry_.add(def("deferred"), [&](ToolCall call) {
+        std::lock_guard lock(mutex);
+        pending.push_back(call);
+    });
     initialize();
-    line(call_request(1, "async"));
+    line(call_request(1, "deferred"));
     EXPECT_EQ(server_->in_flight(), 1u);
-    EXPECT_EQ(sink_.count([](const json& m) { return is_response_to(m, 1); }), 0u);
-    json declined = roundtrip(call_request(2, "async", json{{"decline", true}}));
-    EXPECT_EQ(declined["result"]["content"][0]["text"], "sync path");
+    EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 1); }), 0u);
     {
         std::lock_guard lock(mutex);
         ASSERT_EQ(pending.size(), 1u);
-        pending[0](tool_result("async answer"));
+        pending[0].done(tool_result("deferred answer"));
+        pending[0].done(tool_result("a second answer is dropped"));
     }
-    auto r = sink_.wait_for([](const json& m) { return is_response_to(m, 1); });
+    auto r = sink().wait_for([](const json& m) { return is_response_to(m, 1); });
     ASSERT_TRUE(r);
-    EXPECT_EQ((*r)["result"]["content"][0]["text"], "async answer");
+    EXPECT_EQ((*r)["result"]["content"][0]["text"], "deferred answer");
     EXPECT_TRUE(server_->wait_idle(1000ms));
 
     // Cancelled while pending: the token fires and the late answer is dropped.
-    line(call_request(3, "async"));
+    line(call_request(3, "deferred"));
     line(jsonrpc::make_notification("notifications/cancelled", json{{"requestId", 3}}));
     {
         std::lock_guard lock(mutex);
-        ASSERT_EQ(contexts.size(), 2u);
-        EXPECT_TRUE(contexts[1].cancelled());
-        pending[1](tool_result("too late"));
+        ASSERT_EQ(pending.size(), 2u);
+        EXPECT_TRUE(pending[1].context().cancelled());
+        pending[1].done(tool_result("too late"));
+        pending.clear();
     }
     EXPECT_TRUE(server_->wait_idle(1000ms));
     roundtrip(request(4, "ping"));
-    EXPECT_EQ(sink_.count([](const json& m) { return is_response_to(m, 3); }), 0u);
+    EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 3); }), 0u);
+    EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 1); }), 1u);
 }
 
-// A tool's async handler that took `done` and then failed: the request still gets exactly one
-// answer and does not stay in flight (its id would be refused forever, wait_idle never true).
-TEST_F(ServerTest, AsyncHandlerFailingAfterTakingDoneLeavesNothingInFlight) {
-    registry_.add(
-        def("async_fail"), [](const json&, CallContext&) { return tool_result("sync path"); },
-        [](const json&, const CallContext&, ToolDone& done) -> bool {
-            ToolDone taken = std::move(done);  // handed on, e.g. to an engine that then refuses
-            throw ToolError("refused after taking the call");
-        });
+// A handler that keeps the call and then throws: the exception is the one answer, and the call
+// does not stay in flight (its id would be refused forever, wait_idle never true).
+TEST_F(ServerTest, HandlerThrowingAfterKeepingTheCallLeavesNothingInFlight) {
+    std::vector<ToolCall> kept;
+    registry_.add(def("keep_and_throw"), [&](ToolCall call) {
+        kept.push_back(call);  // handed on, e.g. to an engine that then refuses
+        throw ToolError("refused after taking the call");
+    });
     initialize();
-    json r = roundtrip(call_request(1, "async_fail"), 1000ms);
-    EXPECT_TRUE(r.contains("result") || r.contains("error")) << r.dump();
+    json r = roundtrip(call_request(1, "keep_and_throw"), 1000ms);
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    EXPECT_TRUE(r["result"]["isError"].get<bool>());
     EXPECT_TRUE(server_->wait_idle(1000ms)) << "the failed call is still counted as running";
+    kept.clear();
     EXPECT_EQ(server_->in_flight(), 0u);
     r = roundtrip(call_request(1, "echo"), 1000ms);
     EXPECT_TRUE(r.contains("result")) << "id 1 should be free again: " << r.dump();
+    EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 1); }), 2u);
+}
+
+// A handler that forgets its call: answered with an error result when the last copy goes.
+TEST_F(ServerTest, ForgottenCallIsAnsweredWithAnError) {
+    registry_.add(def("forget"), [](ToolCall) {});
+    initialize();
+    json r = roundtrip(call_request(1, "forget"), 1000ms);
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    EXPECT_TRUE(r["result"]["isError"].get<bool>());
+}
+
+// No thread for blocking work: the call is answered once, with an error, and the work never runs.
+TEST(ServerBlockingRunner, WorkThatCannotStartIsAnsweredOnceAndNeverRuns) {
+    ToolRegistry registry;
+    std::atomic<int> ran{0};
+    add_tool(registry, def("work"), [&](const json&, CallContext&) {
+        ++ran;
+        return tool_result("ran");
+    });
+    std::vector<json> answers;
+    ToolReply reply{[&](json r) { answers.push_back(std::move(r)); },
+                    [&](int code, const std::string& m) { answers.push_back(json{{"code", code}, {"m", m}}); }};
+    registry.dispatch(ToolCall("work", json::object(), CallContext{}, reply,
+                               [](std::function<void()>) -> bool { throw std::system_error(EAGAIN, std::generic_category()); }));
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(answers[0]["code"], -32603);
+    EXPECT_NE(answers[0]["m"].get<std::string>().find("did not run"), std::string::npos);
+    EXPECT_EQ(ran.load(), 0);
 }
 
 }  // namespace

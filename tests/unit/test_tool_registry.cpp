@@ -1,5 +1,5 @@
-// The one table of tools: order, replacement, removal, listeners, error conversion in call(),
-// the miss handler and the non-blocking (async) path.
+// The one table of tools: order, replacement, removal, listeners, error conversion, the miss
+// handler, and the one handler shape (ToolCall) answered at once, later, or from blocking work.
 
 #include "python_mcp/mcp/tool_registry.hpp"
 
@@ -26,8 +26,11 @@ ToolDefinition def(const std::string& name, bool exposed = true) {
 }
 
 ToolHandler returns(const std::string& text) {
-    return [text](const json&, CallContext&) { return tool_result(text); };
+    return blocking_handler([text](const json&, CallContext&) { return tool_result(text); });
 }
+
+// Most tools here compute their result on the calling thread.
+void add(ToolRegistry& r, ToolDefinition d, BlockingToolHandler h) { r.add(std::move(d), blocking_handler(std::move(h))); }
 
 std::vector<std::string> names(const ToolRegistry& r) {
     std::vector<std::string> out;
@@ -196,7 +199,7 @@ TEST(ToolRegistry, ListenersMayUseTheRegistry) {
 TEST(ToolRegistry, CallPassesArgumentsAndContext) {
     ToolRegistry r;
     json seen;
-    r.add(def("t"), [&](const json& args, CallContext& ctx) {
+    add(r, def("t"), [&](const json& args, CallContext& ctx) {
         seen = args;
         EXPECT_EQ(ctx.depth(), 0);
         return tool_result("ok", args);
@@ -212,11 +215,11 @@ TEST(ToolRegistry, CallPassesArgumentsAndContext) {
 
 TEST(ToolRegistry, CallConvertsToolErrorsToIsErrorResults) {
     ToolRegistry r;
-    r.add(def("plain"), [](const json&, CallContext&) -> json { throw ToolError("plain failure"); });
+    add(r, def("plain"), [](const json&, CallContext&) -> json { throw ToolError("plain failure"); });
     json prepared = tool_result("prepared text", json{{"why", "because"}}, true);
-    r.add(def("prepared"), [&](const json&, CallContext&) -> json { throw ToolError("ignored", prepared); });
-    r.add(def("other"), [](const json&, CallContext&) -> json { throw std::runtime_error("bad state"); });
-    r.add(def("logic"), [](const json&, CallContext&) -> json { throw std::out_of_range("index 5"); });
+    add(r, def("prepared"), [&](const json&, CallContext&) -> json { throw ToolError("ignored", prepared); });
+    add(r, def("other"), [](const json&, CallContext&) -> json { throw std::runtime_error("bad state"); });
+    add(r, def("logic"), [](const json&, CallContext&) -> json { throw std::out_of_range("index 5"); });
 
     json res = call(r, "plain");
     EXPECT_TRUE(res["isError"].get<bool>());
@@ -237,7 +240,7 @@ TEST(ToolRegistry, CallConvertsToolErrorsToIsErrorResults) {
 
 TEST(ToolRegistry, NestedUnknownToolIsTheOuterToolsFailure) {
     ToolRegistry r;
-    r.add(def("outer"), [&r](const json&, CallContext& ctx) { return r.call("missing_inner", json::object(), ctx); });
+    add(r, def("outer"), [&r](const json&, CallContext& ctx) { return r.call("missing_inner", json::object(), ctx); });
     json res = call(r, "outer");
     EXPECT_TRUE(res["isError"].get<bool>());
     EXPECT_THAT(text_of(res), HasSubstr("missing_inner"));
@@ -260,8 +263,8 @@ TEST(ToolRegistry, UnknownToolAndInvalidArguments) {
 
 TEST(ToolRegistry, HandlersMayCallBackIntoTheRegistry) {
     ToolRegistry r;
-    r.add(def("inner"), [](const json& args, CallContext&) { return tool_result("inner", args); });
-    r.add(def("outer"), [&r](const json&, CallContext& ctx) {
+    add(r, def("inner"), [](const json& args, CallContext&) { return tool_result("inner", args); });
+    add(r, def("outer"), [&r](const json&, CallContext& ctx) {
         CallContext child = ctx.nested(ctx.cancellation(), "s");
         json res = r.call("inner", json{{"v", 2}}, child);
         // Changing the table from inside a call does not deadlock either.
@@ -276,7 +279,7 @@ TEST(ToolRegistry, HandlersMayCallBackIntoTheRegistry) {
 TEST(ToolRegistry, ACallKeepsItsHandlerWhenTheToolIsReplacedMeanwhile) {
     ToolRegistry r;
     CancellationSource entered, release;
-    r.add(def("t"), [&](const json&, CallContext&) {
+    add(r, def("t"), [&](const json&, CallContext&) {
         entered.cancel();
         release.token().wait_for(std::chrono::seconds(5));
         return tool_result("old");
@@ -347,46 +350,79 @@ TEST(ToolRegistry, ResolveAsksTheMissHandler) {
     EXPECT_EQ(asked, 2);
 }
 
-TEST(ToolRegistry, TryCallAsync) {
+TEST(ToolRegistry, DispatchHandsTheCallToItsHandler) {
     ToolRegistry r;
-    r.add(def("sync_only"), returns("s"));
+    std::vector<ToolCall> kept;
+    r.add(def("later"), [&](ToolCall call) {
+        if (call.arguments().value("throw", false)) throw ToolError("refused: " + call.arguments().value("why", std::string()));
+        if (call.arguments().value("crash", false)) throw std::runtime_error("crashed");
+        if (call.arguments().value("invalid", false)) throw InvalidParamsError("bad field");
+        kept.push_back(call);  // answered later, from anywhere
+    });
     std::vector<json> delivered;
-    ToolDone record = [&](json result) { delivered.push_back(std::move(result)); };
-    CallContext ctx;
-    EXPECT_FALSE(r.try_call_async("sync_only", json::object(), ctx, record));
-    EXPECT_FALSE(r.try_call_async("missing", json::object(), ctx, record));
-    EXPECT_TRUE(delivered.empty());
-
-    r.add(
-        def("async"), returns("sync path"),
-        [](const json& args, const CallContext&, ToolDone& done) {
-            if (args.value("decline", false)) return false;
-            if (args.value("throw", false)) throw ToolError("refused: " + args.value("why", std::string()));
-            if (args.value("crash", false)) throw std::runtime_error("crashed");
-            done(tool_result("async " + args.value("v", std::string())));
+    std::vector<std::pair<int, std::string>> rejected;
+    int offloaded = 0;
+    auto dispatch = [&](const std::string& name, json args) {
+        ToolReply reply{[&](json result) { delivered.push_back(std::move(result)); },
+                        [&](int code, const std::string& m) { rejected.emplace_back(code, m); }};
+        r.dispatch(ToolCall(name, std::move(args), CallContext{}, reply, [&](std::function<void()> work) {
+            ++offloaded;
+            work();
             return true;
-        });
-    EXPECT_TRUE(r.try_call_async("async", json{{"v", "1"}}, ctx, record));
+        }));
+    };
+    dispatch("later", json{{"v", "1"}});
+    EXPECT_TRUE(delivered.empty());
+    ASSERT_EQ(kept.size(), 1u);
+    kept[0].done(tool_result("later 1"));
+    kept[0].done(tool_result("dropped"));  // answered once
     ASSERT_EQ(delivered.size(), 1u);
-    EXPECT_EQ(text_of(delivered[0]), "async 1");
+    EXPECT_EQ(text_of(delivered[0]), "later 1");
+    EXPECT_EQ(offloaded, 0);
 
-    EXPECT_FALSE(r.try_call_async("async", json{{"decline", true}}, ctx, record));
-    EXPECT_EQ(delivered.size(), 1u);  // a declined call does not call done
-    EXPECT_FALSE(r.try_call_async("async", json("not an object"), ctx, record));
-    EXPECT_EQ(delivered.size(), 1u);
-
-    EXPECT_TRUE(r.try_call_async("async", json{{"throw", true}, {"why", "no token"}}, ctx, record));
+    dispatch("later", json{{"throw", true}, {"why", "no token"}});
     ASSERT_EQ(delivered.size(), 2u);
     EXPECT_TRUE(delivered[1]["isError"].get<bool>());
     EXPECT_EQ(text_of(delivered[1]), "refused: no token");
 
-    EXPECT_TRUE(r.try_call_async("async", json{{"crash", true}}, ctx, record));
+    dispatch("later", json{{"crash", true}});
     ASSERT_EQ(delivered.size(), 3u);
-    EXPECT_TRUE(delivered[2]["isError"].get<bool>());
     EXPECT_THAT(text_of(delivered[2]), HasSubstr("crashed"));
 
-    // The ordinary path still works for the same tool.
-    EXPECT_EQ(text_of(call(r, "async")), "sync path");
+    dispatch("later", json{{"invalid", true}});
+    dispatch("later", json("not an object"));
+    dispatch("missing", json::object());
+    ASSERT_EQ(rejected.size(), 3u);
+    EXPECT_EQ(rejected[0].first, -32602);
+    EXPECT_THAT(rejected[0].second, HasSubstr("bad field"));
+    EXPECT_THAT(rejected[1].second, HasSubstr("object"));
+    EXPECT_THAT(rejected[2].second, HasSubstr("missing"));
+
+    // Blocking work goes to the runner; the handler's result is the answer.
+    r.add(def("blocking"), returns("from a thread"));
+    dispatch("blocking", json::object());
+    EXPECT_EQ(offloaded, 1);
+    EXPECT_EQ(text_of(delivered.back()), "from a thread");
+
+    // A call nobody answers is answered with an error when its last copy goes.
+    kept.clear();
+    dispatch("later", json::object());
+    size_t before = delivered.size();
+    kept.clear();
+    ASSERT_EQ(delivered.size(), before + 1);
+    EXPECT_TRUE(delivered.back()["isError"].get<bool>());
+}
+
+TEST(ToolRegistry, CallWaitsForAToolThatAnswersFromAnotherThread) {
+    ToolRegistry r;
+    r.add(def("threaded"), [](ToolCall call) {
+        std::thread([call] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            call.done(tool_result("from elsewhere"));
+        }).detach();
+    });
+    CallContext ctx;
+    EXPECT_EQ(text_of(r.call("threaded", json::object(), ctx)), "from elsewhere");
 }
 
 TEST(ToolRegistry, ConcurrentCallsAndChanges) {

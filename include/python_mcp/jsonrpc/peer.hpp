@@ -39,10 +39,6 @@ namespace pymcp::jsonrpc {
 
 class Peer;
 
-// The top-level "id" of a message from its first bytes only (a message too long to read whole),
-// or null when those bytes hold no usable id.
-json find_leading_id(std::string_view head);
-
 // An outgoing request that did not get a result.
 class CallError : public std::runtime_error {
 public:
@@ -141,9 +137,9 @@ public:
     json call(const std::string& method, json params, const CallOptions& options = {});
     bool notify(const std::string& method, json params, StreamId stream = kMainStream);
 
-    // Cancels every incoming request still running (they get no answer) and, from now on,
-    // answers new requests with `reason` as an internal error.
-    void stop_accepting(const std::string& reason);
+    // Cancels every incoming request still running (they get no answer). Refusing new ones is
+    // the owner's policy (a server in shutdown still answers ping).
+    void cancel_incoming(const std::string& reason);
     // Fails every waiting call() with CallError::Closed and refuses new ones.
     void close(const std::string& reason);
     // Waits until every incoming request has been answered (or dropped); false on time-out.
@@ -161,7 +157,7 @@ private:
     void dispatch_notification(const json& message);
     void dispatch_response(json message);
     void dispatch_batch(json batch, StreamId stream);
-    void cancel_incoming(const json& params);
+    void on_cancelled(const json& params);
     void route_progress(const json& params);
     json wait_for(long long id, const std::shared_ptr<Pending>& pending, const std::string& method,
                   const CallOptions& options);

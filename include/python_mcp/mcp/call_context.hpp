@@ -11,7 +11,9 @@
 
 #include "python_mcp/support/json.hpp"
 
+#include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,14 +24,28 @@ namespace pymcp::mcp {
 
 using json = pymcp::json;
 
-// The way back to the client that made the request. Later: server-to-client requests
-// (elicitation, sampling) are added here, so tools need no other handle on the protocol.
+// A request to the client failed: it lacks the capability, refused, did not answer in time, or
+// the connection ended.
+class ClientRequestError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The way back to the client that made the request: notifications, and requests to it
+// (elicitation, sampling, roots), so tools need no other handle on the protocol.
 class ClientChannel {
 public:
     virtual ~ClientChannel() = default;
     virtual void notify(const std::string& method, json params) = 0;
     // The RFC 5424 level the client asked for with logging/setLevel ("info" by default).
     virtual bool wants_log(const std::string& level) const = 0;
+    // What the client declared in initialize (`capabilities`), an object.
+    virtual json client_capabilities() const { return json::object(); }
+    // Sends a request to the client and waits for its result; throws ClientRequestError.
+    virtual json request(const std::string& method, json params, std::chrono::milliseconds timeout,
+                         const CancellationToken& cancel) {
+        throw ClientRequestError("this client connection cannot take requests from the server");
+    }
 };
 
 // A record of one nested call, for the execution's `mcp_calls` log.
@@ -74,6 +90,14 @@ public:
     // notifications/progress, when the request carried a progressToken; no-op otherwise.
     // Progress values are kept strictly increasing as the spec requires.
     void report_progress(double progress, double total = -1, const std::string& message = {});
+    // A request to the client (elicitation/create, sampling/createMessage, roots/list), bounded by
+    // this call's cancellation; throws ClientRequestError.
+    json ask_client(const std::string& method, json params, std::chrono::milliseconds timeout) const;
+    // What the client declared it supports; an empty object when called from nowhere.
+    json client_capabilities() const;
+    // Whether this call can reach a client at all (a call made by the server itself cannot).
+    bool has_client() const { return channel_ != nullptr; }
+    const json& progress_token() const { return progress_token_; }
     // notifications/message at an RFC 5424 level, when the client's level lets it through.
     void log(const std::string& level, const json& data, const std::string& logger = "python-mcp") const;
 

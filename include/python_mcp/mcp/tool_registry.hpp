@@ -3,9 +3,9 @@
 // through it. Entries can be added, replaced and removed at run time (downstream servers come and
 // go); listeners hear about every change so the server can send notifications/tools/list_changed.
 //
-// Thread-safe: a shared_mutex guards the table; call() copies the entry out and runs the handler
-// with no lock held, so handlers may call back into the registry (nested calls) and may run for
-// minutes. Listeners run on the thread that changed the table, with no lock held.
+// Thread-safe: a shared_mutex guards the table; dispatch() copies the entry out and runs the
+// handler with no lock held, so handlers may call back into the registry (nested calls) and may
+// run for minutes. Listeners run on the thread that changed the table, with no lock held.
 // call() throws UnknownToolError and InvalidParamsError; a handler's ToolError (or any other
 // exception) becomes a result with isError: true.
 
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "python_mcp/mcp/call_context.hpp"
+#include "python_mcp/mcp/tool_call.hpp"
 
 namespace pymcp::mcp {
 
@@ -64,15 +65,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// Returns the CallToolResult object ({content, structuredContent?, isError?}).
-using ToolHandler = std::function<json(const json& arguments, CallContext& context)>;
-
-// The non-blocking form a tool may add beside its ToolHandler: it must return at once. It either
-// takes the call (returns true and later calls `done` exactly once, from any thread, with the
-// result) or declines (returns false; the caller then runs the ToolHandler on a thread of its
-// own). The python tool takes `execute` this way, so a queued execution holds no thread.
-using ToolDone = std::function<void(json result)>;
-using AsyncToolHandler = std::function<bool(const json& arguments, const CallContext& context, ToolDone& done)>;
+// The one handler shape: the handler answers the ToolCall (at once, later, or through
+// ToolCall::run_blocking for work that may block). See tool_call.hpp.
+using ToolHandler = std::function<void(ToolCall call)>;
 
 // Result helpers.
 json text_content(const std::string& text);
@@ -82,7 +77,7 @@ json error_result(const std::string& message);
 class ToolRegistry {
 public:
     // Adds the tool, or replaces the one of the same name (keeping its place in the order).
-    void add(ToolDefinition definition, ToolHandler handler, AsyncToolHandler async_handler = nullptr);
+    void add(ToolDefinition definition, ToolHandler handler);
     bool remove(const std::string& name);
     // Removes every tool whose name starts with `prefix`; returns how many.
     size_t remove_prefix(const std::string& prefix);
@@ -90,7 +85,6 @@ public:
     struct Addition {
         ToolDefinition definition;
         ToolHandler handler;
-        AsyncToolHandler async_handler;
     };
     // Removes the tools named in `remove` (absent names are ignored), then adds or replaces each
     // of `add` (a replaced tool keeps its place in the order), all under one lock, and tells the
@@ -110,12 +104,13 @@ public:
     bool is_exposed(const std::string& name) const;
     size_t size() const;
 
-    json call(const std::string& name, const json& arguments, CallContext& context) const;
-    // Offers the call to the tool's AsyncToolHandler. True: `done` will be called (errors arrive
-    // as isError results). False: the tool is unknown, has no async handler, or declined; `done`
-    // was not called and the caller should use call().
-    bool try_call_async(const std::string& name, const json& arguments, const CallContext& context,
-                        ToolDone done) const;
+    // Hands the call to its tool. An unknown tool is rejected (-32602) unless the miss handler,
+    // run where the call may block, finds it; arguments that are not an object are rejected.
+    // Exceptions a handler throws become its answer (ToolCall::map_exception).
+    void dispatch(ToolCall call) const;
+    // dispatch() for a caller that waits: blocking work runs on the calling thread. Returns the
+    // CallToolResult; throws UnknownToolError or InvalidParamsError for a rejected call.
+    json call(const std::string& name, json arguments, const CallContext& context) const;
 
     // Asked by call() and resolve() when a name is not (yet) in the table: a downstream server
     // that is still starting waits here (bounded) and returns true when the caller should look
@@ -133,10 +128,11 @@ private:
     struct Entry {
         ToolDefinition definition;
         ToolHandler handler;
-        AsyncToolHandler async_handler;
         uint64_t order = 0;
     };
     void changed() const;
+    std::shared_ptr<const Entry> entry(const std::string& name) const;
+    static void invoke(const Entry& entry, const ToolCall& call);
 
     mutable std::shared_mutex mutex_;
     std::map<std::string, std::shared_ptr<const Entry>> tools_;  // GUARDED_BY(mutex_)

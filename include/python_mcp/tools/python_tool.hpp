@@ -31,11 +31,14 @@ public:
     mcp::ToolDefinition definition(const std::string& callable_tools_summary = {}) const;
     // Registers the tool and keeps its description's list of callable tools current.
     void register_in(mcp::ToolRegistry& registry);
+    // The registered handler: `execute` is queued on the engine, the rest runs via run_blocking.
+    void handle(const mcp::ToolCall& call);
+    // Every operation, on the calling thread (blocks until an execution finishes).
     mcp::json call(const mcp::json& arguments, mcp::CallContext& context);
-    // The non-blocking path for `execute` when the engine can submit; other operations decline.
-    bool call_async(const mcp::json& arguments, const mcp::CallContext& context, mcp::ToolDone& done);
 
 private:
+    // Queues `execute` when the engine can take it without a thread; false for other operations.
+    bool submit_execute(const mcp::ToolCall& call);
     python::ExecRequest make_request(const mcp::json& input, const std::string& code, const std::string& filename,
                                      const mcp::CallContext& context) const;
     // What the result must say about the call beyond the outcome ("" when nothing): fields

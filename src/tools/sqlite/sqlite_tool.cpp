@@ -70,9 +70,9 @@ std::string SqliteTool::readme() const { return impl_->readme; }
 mcp::ToolDefinition SqliteTool::definition() const { return sqlite::tool_definition(); }
 
 void SqliteTool::register_in(mcp::ToolRegistry& registry) {
-    registry.add(definition(), [this](const json& arguments, mcp::CallContext& context) {
-        return call(arguments, context);
-    });
+    registry.add(definition(), mcp::blocking_handler([this](const json& arguments, mcp::CallContext& context) {
+                     return call(arguments, context);
+                 }));
 }
 
 json SqliteTool::call(const json& arguments, mcp::CallContext& context) {
