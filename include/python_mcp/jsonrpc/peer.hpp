@@ -10,7 +10,9 @@
 // Outgoing: call() sends a request and waits for its response, its deadline (restarted by each
 // progress notification when asked) or its cancellation; on the last two it sends
 // notifications/cancelled. Responses the other side sends are routed to the waiting call, never
-// dropped.
+// dropped. A text that cannot be parsed (nested too deep, invalid UTF-8) but reads, by scanning
+// its top level, as the answer to a waiting call fails that call at once (Kind::Unreadable)
+// instead of leaving it to its time-out.
 //
 // Threads: the transport's reading thread calls on_text()/on_oversized() and runs request and
 // notification handlers, which must not block (post long work elsewhere). Everything else is
@@ -39,6 +41,16 @@ namespace pymcp::jsonrpc {
 
 class Peer;
 
+// What the top level of a message's text says, read by scanning, never by parsing: for texts cut
+// short (too long to keep) or that cannot be parsed (nested too deep, invalid UTF-8). Containers
+// are skipped by counting brackets, so any depth is safe. Members are read in order until the
+// text ends or stops being JSON; the id may come anywhere (the TypeScript SDK writes it last).
+struct Envelope {
+    json id;              // the top-level "id" when a string or an integer, else null
+    bool answer = false;  // a top-level "result" or "error" was seen and no "method"
+};
+Envelope scan_envelope(std::string_view text);
+
 // The top-level "id" of a message from its first bytes only (a message too long to read whole),
 // or null when those bytes hold no usable id.
 json find_leading_id(std::string_view head);
@@ -51,6 +63,7 @@ public:
         Timeout,    // no answer before the deadline (notifications/cancelled was sent)
         Cancelled,  // the caller's token fired (notifications/cancelled was sent)
         Rpc,        // the other side answered with a JSON-RPC error
+        Unreadable, // the answer came but cannot be parsed (nested too deep, invalid UTF-8): what() says why
     };
     CallError(Kind kind, const std::string& message, int code = 0, json data = nullptr)
         : std::runtime_error(message), kind_(kind), code_(code), data_(std::move(data)) {}
@@ -104,6 +117,10 @@ struct PeerOptions {
     // Asked before a request reaches its handler; an RpcError answers it instead (e.g. "not
     // initialized"). Not asked for methods registered with on_request(..., ungated = true).
     std::function<std::optional<RpcError>(const std::string& method)> request_gate;
+    // Called instead of answering a text that is not JSON (-32700) or not a JSON-RPC message
+    // (-32600): a client facing a server that prints to its stdout logs and skips such lines, as
+    // the reference SDK clients do. `excerpt` is the text's start. Unset: answered.
+    std::function<void(const std::string& problem, std::string_view excerpt)> on_malformed;
 };
 
 struct CallOptions {
@@ -162,9 +179,12 @@ private:
     void dispatch_response(json message);
     void dispatch_batch(json batch, StreamId stream);
     void on_cancelled(const json& params);
-    void route_progress(const json& params);
+    bool fail_unreadable_answer(std::string_view text, const std::string& why);
+    void malformed(const std::string& problem, std::string_view text, const json& answer, StreamId stream,
+                   const std::shared_ptr<Batch>& batch);
     json wait_for(long long id, const std::shared_ptr<Pending>& pending, const std::string& method,
-                  const CallOptions& options);
+                  std::chrono::steady_clock::time_point deadline, const CallOptions& options);
+    void send_cancelled(long long id, const std::string& reason, StreamId stream);
 
     struct Entry {
         RequestHandler handler;
