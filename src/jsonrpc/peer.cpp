@@ -657,11 +657,14 @@ json Peer::wait_for(long long id, const std::shared_ptr<Pending>& pending, const
 }
 
 // Bounded, and never cancelled by the caller's token (which fired already): a peer that stopped
-// reading costs the caller at most kCancelNoticeTimeout.
+// reading costs the caller at most kCancelNoticeTimeout. The reason (which may come from the
+// other side) is shortened so the line stays under PIPE_BUF even escaped: such a write is
+// atomic, so giving up on it never leaves half a line.
 void Peer::send_cancelled(long long id, const std::string& reason, StreamId stream) {
     static const CancellationToken never;
-    transport_.send_bounded(make_notification("notifications/cancelled", json{{"requestId", id}, {"reason", reason}}),
-                            stream, std::chrono::steady_clock::now() + kCancelNoticeTimeout, never);
+    json params{{"requestId", id}, {"reason", reason.size() > 500 ? reason.substr(0, 500) + "..." : reason}};
+    transport_.send_bounded(make_notification("notifications/cancelled", std::move(params)), stream,
+                            std::chrono::steady_clock::now() + kCancelNoticeTimeout, never);
 }
 
 bool Peer::notify(const std::string& method, json params, StreamId stream) {

@@ -15,7 +15,7 @@
 // instead of leaving it to its time-out.
 //
 // Threads: the transport's reading thread calls on_text()/on_oversized() and runs request and
-// notification handlers, which must not block (post long work elsewhere). Everything else is
+// notification handlers and on_malformed, which must not block (post long work elsewhere). Everything else is
 // thread-safe. call() blocks its own thread only; its progress callback runs on that thread too.
 // Lock order: mutex_ is a leaf, never held while a handler, a callback or the transport runs.
 // Throws: call() throws CallError; nothing else throws except std::bad_alloc. Handlers that
