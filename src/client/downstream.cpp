@@ -12,10 +12,7 @@
 
 #include "python_mcp/client/mcp_client.hpp"
 #include "python_mcp/client/subprocess.hpp"
-
-#ifndef PYMCP_VERSION
-#define PYMCP_VERSION "0.0.0"
-#endif
+#include "python_mcp/support/time_format.hpp"
 
 namespace pymcp::client {
 
@@ -38,12 +35,6 @@ const char* state_name(State s) {
         case State::Stopped: return "stopped";
     }
     return "?";
-}
-
-std::string seconds_text(clock::duration d) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f s", std::chrono::duration<double>(d).count());
-    return buf;
 }
 
 std::string quoted_command(const DownstreamServerConfig& c) {

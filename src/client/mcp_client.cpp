@@ -1,156 +1,49 @@
 #include "python_mcp/client/mcp_client.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <charconv>
 #include <condition_variable>
 #include <csignal>
-#include <cstring>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <set>
+#include <utility>
 
 #include "python_mcp/jsonrpc/line_reader.hpp"
-#include "python_mcp/jsonrpc/message.hpp"
+#include "python_mcp/jsonrpc/peer.hpp"
+#include "python_mcp/jsonrpc/stdio_transport.hpp"
+#include "python_mcp/mcp/protocol_versions.hpp"
+#include "python_mcp/support/time_format.hpp"
 
 namespace pymcp::client {
-
-const std::vector<std::string> kSupportedProtocolVersions = {"2025-11-25", "2025-06-18", "2025-03-26",
-                                                             "2024-11-05"};
 
 namespace {
 
 using clock = std::chrono::steady_clock;
 
-// How long the reader thread may block writing an answer (ping) before the child counts as stuck.
-constexpr auto kReaderWriteTimeout = std::chrono::seconds(10);
-// How long a notification may block on a full pipe.
-constexpr auto kNotifyTimeout = std::chrono::seconds(5);
+// How long a write with no caller behind it (an answer to the server's ping, a notification)
+// may wait for room in the child's stdin before the child counts as no longer reading.
+constexpr auto kSendTimeout = std::chrono::seconds(10);
 
 std::string shorten(const std::string& text, size_t max = 200) {
     if (text.size() <= max) return text;
     return text.substr(0, max) + "... (" + std::to_string(text.size()) + " bytes)";
 }
 
-std::string seconds_text(std::chrono::milliseconds d) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(d.count()) / 1000.0);
-    return buf;
-}
-
-// Writes with SIGPIPE blocked in this thread and any SIGPIPE it raised consumed, so a child
-// that died never kills us, whatever the process's SIGPIPE disposition is.
-class SigpipeGuard {
-public:
-    SigpipeGuard() {
-        sigemptyset(&set_);
-        sigaddset(&set_, SIGPIPE);
-        sigset_t pending;
-        sigemptyset(&pending);
-        ::sigpending(&pending);
-        already_pending_ = sigismember(&pending, SIGPIPE) == 1;
-        ::pthread_sigmask(SIG_BLOCK, &set_, &old_);
-    }
-    ~SigpipeGuard() {
-        if (raised_ && !already_pending_) {
-            timespec zero{0, 0};
-            while (::sigtimedwait(&set_, nullptr, &zero) < 0 && errno == EINTR) {
-            }
-        }
-        ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-    }
-    void raised() { raised_ = true; }
-
-private:
-    sigset_t set_{};
-    sigset_t old_{};
-    bool already_pending_ = false;
-    bool raised_ = false;
-};
-
-// ---- the id of an answer too deep (or otherwise unreadable) to parse ----------------------------
-
-constexpr size_t npos = std::string_view::npos;
-
-size_t skip_space(std::string_view s, size_t i) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
-    return i;
-}
-
-// Past the string literal that starts at s[i] ('"'); npos when it is not closed.
-size_t skip_string(std::string_view s, size_t i) {
-    for (++i; i < s.size(); ++i) {
-        if (s[i] == '\\') ++i;
-        else if (s[i] == '"') return i + 1;
-    }
-    return npos;
-}
-
-// Past the value that starts at s[i]; npos when the text ends first. Containers are skipped by
-// counting brackets (outside strings), never by recursion, so any depth is safe.
-size_t skip_value(std::string_view s, size_t i) {
-    if (i >= s.size()) return npos;
-    if (s[i] == '"') return skip_string(s, i);
-    if (s[i] != '{' && s[i] != '[') {
-        while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !std::isspace(static_cast<unsigned char>(s[i])))
-            ++i;
-        return i;
-    }
-    size_t depth = 0;
-    while (i < s.size()) {
-        char c = s[i];
-        if (c == '"') {
-            i = skip_string(s, i);
-            if (i == npos) return npos;
-            continue;
-        }
-        if (c == '{' || c == '[') ++depth;
-        else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
-        ++i;
-    }
-    return npos;
-}
-
-// The integer id of a response whose text could not be parsed, read from the top level of the
-// object only: nothing is built and nothing recurses. The id may be anywhere among the top-level
-// keys (the TypeScript SDK writes it last). nullopt unless the text starts as an object with an
-// integer "id" and a "result" or "error".
-std::optional<int64_t> unreadable_response_id(std::string_view s) {
-    size_t i = skip_space(s, 0);
-    if (i >= s.size() || s[i] != '{') return std::nullopt;
-    std::optional<int64_t> id;
-    bool answer = false;
-    for (++i;;) {
-        i = skip_space(s, i);
-        if (i >= s.size() || s[i] != '"') break;
-        size_t key_end = skip_string(s, i);
-        if (key_end == npos) break;
-        std::string_view key = s.substr(i + 1, key_end - i - 2);
-        i = skip_space(s, key_end);
-        if (i >= s.size() || s[i] != ':') break;
-        i = skip_space(s, i + 1);
-        size_t value_end = skip_value(s, i);
-        if (value_end == npos) break;
-        if (key == "id") {
-            int64_t v = 0;
-            auto [end, ec] = std::from_chars(s.data() + i, s.data() + value_end, v);
-            if (ec == std::errc() && end == s.data() + value_end) id = v;
-        } else if (key == "result" || key == "error") {
-            answer = true;
-        }
-        i = skip_space(s, value_end);
-        if (i >= s.size() || s[i] != ',') break;
-        ++i;
-    }
-    if (id && answer) return id;
-    return std::nullopt;
+// A notifications/progress params object as the caller's callback takes it; nullopt when it has
+// no numeric progress.
+std::optional<ProgressUpdate> progress_update(const json& params) {
+    auto progress = params.find("progress");
+    if (progress == params.end() || !progress->is_number()) return std::nullopt;
+    ProgressUpdate update;
+    update.progress = progress->get<double>();
+    if (auto t = params.find("total"); t != params.end() && t->is_number()) update.total = t->get<double>();
+    if (auto m = params.find("message"); m != params.end() && m->is_string()) update.message = *m;
+    return update;
 }
 
 // ---- stderr for error messages -------------------------------------------------------------------
@@ -208,217 +101,137 @@ std::string stderr_excerpt(const std::vector<std::string>& tail) {
     return out;
 }
 
-struct Pending {
-    std::condition_variable cv;
-    bool done = false;       // a response arrived
-    bool failed = false;     // the connection ended
-    bool cancelled = false;  // the caller's token fired
-    std::string rejected;    // the answer came but could not be read (too deep, say): why
-    json response;
-    std::deque<ProgressUpdate> progress;
-};
-
-struct McpClient::Impl {
+struct McpClient::Impl final : jsonrpc::MessageHandler {
     McpClientOptions options;
     Subprocess process;  // process-state operations are internally locked
     pid_t pid = -1;
-
-    // The child's stdin: non-blocking, one writer at a time (`writing`). A writer waits for its
-    // turn and then for room in the pipe with its own deadline and cancellation, so a call whose
-    // request cannot be written (the server stopped reading) still ends when its caller gives
-    // up. The fd is closed only when no writer is using it (else that writer closes it on its way
-    // out), so no write can ever hit a recycled fd number.
-    std::mutex write_mutex;
-    std::condition_variable write_turn;  // `writing` cleared, or the fd closed
-    int in_fd = -1;                      // GUARDED_BY(write_mutex)
-    bool writing = false;                // GUARDED_BY(write_mutex)
-    std::atomic<bool> close_in{false};   // close_stdin() came while a writer was in the pipe
-    int wake_fd = -1;                    // eventfd: wakes a writer's poll (cancellation, close_stdin)
-
-    enum class Write { Done, Closed, Cancelled, TimedOut };
+    // The transport's output; closed by close_stdin() once the transport is closed, so no write
+    // can hit a recycled fd number.
+    int in_fd = -1;  // GUARDED_BY(mutex)
+    std::unique_ptr<jsonrpc::StdioTransport> transport;
+    std::unique_ptr<jsonrpc::Peer> peer;  // destroyed before the transport it uses
 
     mutable std::mutex mutex;
-    std::map<int64_t, std::shared_ptr<Pending>> pending;  // GUARDED_BY(mutex)
-    int64_t next_id = 1;                                  // GUARDED_BY(mutex)
-    bool closed = false;                                  // GUARDED_BY(mutex)
-    bool closed_reported = false;                         // GUARDED_BY(mutex)
-    std::string close_reason;                             // GUARDED_BY(mutex)
-    std::deque<std::string> stderr_tail;                  // GUARDED_BY(mutex)
-    std::string protocol_version;                         // GUARDED_BY(mutex)
-    json server_info;                                     // GUARDED_BY(mutex)
-    json capabilities;                                    // GUARDED_BY(mutex)
-    int readers_running = 2;                              // GUARDED_BY(mutex)
-    bool stderr_finished = false;                         // GUARDED_BY(mutex); notified by readers_done
-    std::condition_variable readers_done;
+    mutable std::condition_variable changed;  // closed, stderr_finished, readers_running
+    bool closed = false;                  // GUARDED_BY(mutex)
+    std::string close_reason;             // GUARDED_BY(mutex)
+    std::deque<std::string> stderr_tail;  // GUARDED_BY(mutex)
+    std::string protocol_version;         // GUARDED_BY(mutex)
+    json server_info;                     // GUARDED_BY(mutex)
+    json capabilities;                    // GUARDED_BY(mutex)
+    int readers_running = 2;              // GUARDED_BY(mutex)
+    bool stderr_finished = false;         // GUARDED_BY(mutex)
 
     std::string prefix() const { return "server '" + options.name + "'"; }
 
-    ~Impl() {
-        if (wake_fd >= 0) ::close(wake_fd);
-    }
+    // The transport and the Peer over the child's pipes (stdout_fd is read by the reader thread).
+    void connect(int stdout_fd) {
+        // Our own pipe: writes put in what fits and poll for room on EAGAIN.
+        if (in_fd >= 0) ::fcntl(in_fd, F_SETFL, ::fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+        jsonrpc::StdioOptions stdio;
+        stdio.send_timeout = kSendTimeout;
+        stdio.block_sigpipe = true;  // a child that died must not kill a process that keeps SIGPIPE
+        stdio.on_stall = [this](jsonrpc::SendStatus why, bool partial) { stalled(why, partial); };
+        transport = std::make_unique<jsonrpc::StdioTransport>(stdout_fd, in_fd, options.max_line_bytes, std::move(stdio));
 
-    void wake() {
-        if (wake_fd >= 0) ::eventfd_write(wake_fd, 1);
-    }
-
-    // Wakes this writer (waiting for its turn or in poll) when `cancel` fires.
-    CancelRegistration watch(const CancellationToken& cancel) {
-        return cancel.on_cancel([this] {
-            {
-                std::lock_guard lock(write_mutex);  // no lost wake-up between predicate and wait
-            }
-            write_turn.notify_all();
-            wake();
+        jsonrpc::PeerOptions po;
+        po.name = "[" + options.name + "]";
+        po.parse_limits.max_depth = options.max_depth;
+        po.batch_policy = [] { return std::optional<std::string>(); };  // whatever the server sends is read
+        po.on_malformed = [name = options.name](const std::string& problem, std::string_view excerpt) {
+            spdlog::warn("[{}] ignoring a line on stdout that is not JSON-RPC ({}): {}", name, problem, excerpt);
+        };
+        peer = std::make_unique<jsonrpc::Peer>(*transport, std::move(po));
+        answer_server_requests();
+        peer->on_notification("notifications/tools/list_changed", [this](const json&) {
+            if (options.on_tools_changed) options.on_tools_changed();
+        });
+        peer->on_notification("notifications/message", [name = options.name](const json& params) {
+            spdlog::debug("[{}] log {}: {}", name, params.value("level", std::string("?")),
+                          shorten(params.value("data", json()).dump(), 1000));
         });
     }
 
-    // Writes one message. Done; Closed when the pipe is closed or broken; Cancelled or TimedOut
-    // when the caller gave up first. Nothing of the message was written when it waited only for
-    // its turn; once part of a line is out, giving up leaves half a message in the stream, and a
-    // pipe that stays full to the deadline means the child stopped reading: either way the
-    // connection is ended (every waiting request fails; the manager restarts the server on the
-    // next call), since whatever we wrote next would be glued to that half line.
-    Write write(const json& message, clock::time_point deadline, const CancellationToken& cancel = {}) {
-        std::string line = jsonrpc::serialize(message);
-        line.push_back('\n');
-        CancelRegistration registration;  // taken only when this writer has to wait
-        bool watching = false;
-        std::unique_lock lock(write_mutex);
-        if (writing) {
-            lock.unlock();
-            registration = watch(cancel);
-            watching = true;
-            lock.lock();
-            write_turn.wait_until(lock, deadline,
-                                  [&] { return !writing || in_fd < 0 || close_in.load() || cancel.cancelled(); });
-        }
-        if (in_fd < 0 || close_in.load()) return Write::Closed;
-        if (cancel.cancelled()) return Write::Cancelled;
-        if (writing) return Write::TimedOut;  // still another writer's turn: nothing of ours was sent
-        writing = true;
-        const int fd = in_fd;
-        lock.unlock();
-        size_t written = 0;
-        Write result = pump(fd, line, written, deadline, cancel, registration, watching);
-        lock.lock();
-        writing = false;
-        bool broken = result == Write::TimedOut || (result == Write::Cancelled && written > 0);
-        if (broken || result == Write::Closed || close_in.load()) {
-            ::close(in_fd);
-            in_fd = -1;
-            close_in = false;
-        }
-        write_turn.notify_all();
-        lock.unlock();
-        if (broken) {
-            mark_closed(prefix() + (result == Write::TimedOut
-                                        ? " stopped reading its stdin (a message to it could not be written in time)"
-                                        : " stopped reading its stdin: a request to it was cancelled half-written, so "
-                                          "the connection was ended"));
-            process.signal(SIGKILL);
-        }
-        return result;
+    // The server's own requests: ping is answered here; anything else gets -32601 ("Method not
+    // found") from the Peer. This is the one place where elicitation/create,
+    // sampling/createMessage and roots/list will be forwarded to our own client.
+    void answer_server_requests() {
+        peer->on_request("ping", [](const json&, jsonrpc::Responder reply) { reply.result(json::object()); });
     }
 
-    // Writes line[written..] to `fd`, polling for room when the pipe is full, until it is all
-    // out, the deadline passes, `cancel` fires or close_stdin() asks. SIGPIPE is blocked and
-    // consumed in this thread, so a child that died never kills us whatever the disposition.
-    Write pump(int fd, const std::string& line, size_t& written, clock::time_point deadline,
-               const CancellationToken& cancel, CancelRegistration& registration, bool& watching) {
-        SigpipeGuard guard;
-        while (written < line.size()) {
-            ssize_t n = ::write(fd, line.data() + written, line.size() - written);
-            if (n > 0) {
-                written += static_cast<size_t>(n);
-                continue;
-            }
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno != EAGAIN) {
-                if (errno == EPIPE) guard.raised();
-                return Write::Closed;
-            }
-            if (!watching) {
-                registration = watch(cancel);
-                watching = true;
-            }
-            if (cancel.cancelled()) return Write::Cancelled;
-            if (close_in.load()) return Write::Closed;
-            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-            if (left.count() <= 0) return Write::TimedOut;
-            pollfd p[2] = {{fd, POLLOUT, 0}, {wake_fd, POLLIN, 0}};
-            ::poll(p, 2, static_cast<int>(std::min<long>(left.count(), 1000)));
-            eventfd_t drained;
-            if (p[1].revents & POLLIN) ::eventfd_read(wake_fd, &drained);
-        }
-        return Write::Done;
+    // MessageHandler: the transport's reader thread.
+    void on_text(std::string_view text, jsonrpc::StreamId stream) override { peer->on_text(text, stream); }
+    void on_oversized(std::string_view, size_t limit, jsonrpc::StreamId) override {
+        // Some answer is lost and we cannot tell which: the connection is unusable.
+        std::string why = prefix() + " broke the protocol: it sent a message longer than " + std::to_string(limit) +
+                          " bytes";
+        spdlog::error("[{}] {}; stopping it", options.name, why);
+        end_connection(why);
     }
 
-    // Throws the ClientError for request `id`, whose message write() did not get out whole.
-    [[noreturn]] void fail_unsent(Write written, int64_t id, Pending& p, const std::string& method) {
-        if (written == Write::Cancelled) {
-            // Nothing was sent, or half a line and the connection is ended: no
-            // notifications/cancelled either way.
-            std::lock_guard lock(mutex);
-            pending.erase(id);
-            throw ClientError(ClientError::Kind::Cancelled, "cancelled");
-        }
-        std::string reason;
-        bool ended;
+    // A write gave up in the pipe (the transport's stall callback, on the writing thread). Half a
+    // line in the stream, or a pipe that stayed full to the deadline (the child stopped
+    // reading), ends the connection; a request cancelled before any of it went out just fails.
+    void stalled(jsonrpc::SendStatus why, bool partial) {
+        if (why == jsonrpc::SendStatus::TimedOut)
+            end_connection(prefix() + " stopped reading its stdin (a message to it could not be written in time)");
+        else if (partial)
+            end_connection(prefix() + " stopped reading its stdin: a request to it was cancelled half-written, so the "
+                                      "connection was ended");
+    }
+
+    void end_connection(const std::string& reason) {
+        mark_closed(reason);
+        process.signal(SIGKILL);
+    }
+
+    // Ends the connection: every waiting request fails with the first reason given, later writes
+    // are refused; on_closed runs once.
+    void mark_closed(const std::string& reason) {
         {
-            std::unique_lock lock(mutex);
-            // Usually the child just died: give the reader a moment to say how.
-            if (written == Write::Closed) p.cv.wait_for(lock, std::chrono::milliseconds(300), [&] { return p.failed; });
-            pending.erase(id);
-            reason = close_reason;
-            ended = closed;
+            std::lock_guard lock(mutex);
+            if (closed) return;
+            closed = true;
+            close_reason = reason;
         }
-        if (written == Write::TimedOut && !ended)  // waited for another writer's turn: the connection is fine
-            throw ClientError(ClientError::Kind::Timeout, prefix() + " did not answer '" + method + "' in time");
-        throw ClientError(ClientError::Kind::Closed, reason.empty() ? prefix() + " closed its stdin" : reason);
+        changed.notify_all();
+        peer->close(reason);
+        transport->close();  // a write stuck in the pipe gives up within a poll slice
+        if (!options.on_closed) return;
+        try {
+            options.on_closed(reason);
+        } catch (const std::exception& e) {
+            spdlog::error("[{}] on_closed failed: {}", options.name, e.what());
+        }
     }
 
     void close_stdin() {
-        std::lock_guard lock(write_mutex);
-        if (writing) {
-            close_in = true;  // the writer closes it when it leaves the pipe
-            wake();
-        } else if (in_fd >= 0) {
-            ::close(in_fd);
-            in_fd = -1;
-        }
-        write_turn.notify_all();
-    }
-
-    // Ends the connection: every waiting request fails with `reason`; on_closed runs once.
-    void mark_closed(const std::string& reason) {
-        bool report = false;
+        transport->close();  // no write is in the fd after this, and none comes later
+        int fd;
         {
             std::lock_guard lock(mutex);
-            if (!closed) {
-                closed = true;
-                close_reason = reason;
-                for (auto& [_, p] : pending) {
-                    p->failed = true;
-                    p->cv.notify_all();
-                }
-            }
-            if (!closed_reported) {
-                closed_reported = true;
-                report = true;
-            }
+            fd = std::exchange(in_fd, -1);
         }
-        if (report && options.on_closed) {
-            try {
-                options.on_closed(close_reason_copy());
-            } catch (const std::exception& e) {
-                spdlog::error("[{}] on_closed failed: {}", options.name, e.what());
-            }
-        }
+        if (fd >= 0) ::close(fd);
+    }
+
+    bool is_closed() const {
+        std::lock_guard lock(mutex);
+        return closed;
     }
 
     std::string close_reason_copy() const {
         std::lock_guard lock(mutex);
         return close_reason;
+    }
+
+    // The reason of a connection found closed by a write. Usually the child just died and the
+    // reader is about to say how, or another write was cut and its writer is ending the
+    // connection: wait a moment for that.
+    std::string reason_after_close() const {
+        std::unique_lock lock(mutex);
+        changed.wait_for(lock, std::chrono::milliseconds(300), [&] { return closed; });
+        return closed ? close_reason : prefix() + " closed its stdin";
     }
 
     std::vector<std::string> stderr_lines() const {
@@ -428,154 +241,70 @@ struct McpClient::Impl {
 
     std::string stderr_hint() const { return stderr_excerpt(stderr_lines()); }
 
-    void reader_finished() {
-        std::lock_guard lock(mutex);
-        --readers_running;
-        readers_done.notify_all();
+    // The ClientError for a call the Peer could not complete.
+    ClientError client_error(const jsonrpc::CallError& e, const std::string& method) const {
+        switch (e.kind()) {
+            case jsonrpc::CallError::Kind::Rpc:
+                return ClientError(ClientError::Kind::Rpc, e.what(), e.code(), e.data());
+            case jsonrpc::CallError::Kind::Unreadable:
+                return ClientError(ClientError::Kind::Protocol, prefix() + " sent an answer python-mcp cannot read: " + e.what());
+            case jsonrpc::CallError::Kind::Cancelled:
+                return ClientError(ClientError::Kind::Cancelled, "cancelled");
+            case jsonrpc::CallError::Kind::Timeout:
+                // A request that could not be written in time ended the connection (stalled()).
+                if (is_closed()) return ClientError(ClientError::Kind::Closed, close_reason_copy());
+                return ClientError(ClientError::Kind::Timeout, prefix() + " did not answer '" + method + "' in time");
+            case jsonrpc::CallError::Kind::Closed:
+                break;
+        }
+        return ClientError(ClientError::Kind::Closed, reason_after_close());
     }
 
-    void handle_message(json&& message) {
-        auto kind = jsonrpc::classify(message);
-        switch (kind.kind) {
-            case jsonrpc::Kind::Response: {
-                const json& id = message["id"];
-                if (!id.is_number_integer()) {
-                    spdlog::debug("[{}] answer for an id we never sent: {}", options.name, id.dump());
-                    return;
-                }
-                std::lock_guard lock(mutex);
-                auto it = pending.find(id.get<int64_t>());
-                if (it == pending.end()) {
-                    // A request that timed out or was cancelled: its answer is dropped.
-                    spdlog::debug("[{}] late answer for request {}", options.name, id.dump());
-                    return;
-                }
-                it->second->response = std::move(message);  // moved: a deep answer is never copied here
-                it->second->done = true;
-                it->second->cv.notify_all();
-                return;
-            }
-            case jsonrpc::Kind::Request: {
-                const std::string method = message["method"];
-                json answer;
-                if (method == "ping") {
-                    answer = jsonrpc::make_result(message["id"], json::object());
-                } else {
-                    spdlog::debug("[{}] refusing server request '{}'", options.name, method);
-                    answer = jsonrpc::make_error(message["id"], jsonrpc::kMethodNotFound,
-                                                 "Method not found: " + method);
-                }
-                write(answer, clock::now() + kReaderWriteTimeout);
-                return;
-            }
-            case jsonrpc::Kind::Notification: {
-                const std::string method = message["method"];
-                const json params = message.value("params", json::object());
-                if (method == "notifications/tools/list_changed") {
-                    if (options.on_tools_changed) {
-                        try {
-                            options.on_tools_changed();
-                        } catch (const std::exception& e) {
-                            spdlog::error("[{}] on_tools_changed failed: {}", options.name, e.what());
-                        }
-                    }
-                } else if (method == "notifications/progress") {
-                    auto token = params.find("progressToken");
-                    auto progress = params.find("progress");
-                    if (token == params.end() || !token->is_number_integer() || progress == params.end() ||
-                        !progress->is_number())
-                        return;
-                    ProgressUpdate update;
-                    update.progress = progress->get<double>();
-                    if (auto t = params.find("total"); t != params.end() && t->is_number()) update.total = t->get<double>();
-                    if (auto m = params.find("message"); m != params.end() && m->is_string()) update.message = *m;
-                    std::lock_guard lock(mutex);
-                    auto it = pending.find(token->get<int64_t>());
-                    if (it == pending.end()) return;
-                    it->second->progress.push_back(std::move(update));
-                    it->second->cv.notify_all();
-                } else if (method == "notifications/message") {
-                    spdlog::debug("[{}] log {}: {}", options.name, params.value("level", std::string("?")),
-                                  shorten(params.value("data", json()).dump(), 1000));
-                } else {
-                    spdlog::debug("[{}] notification {}", options.name, method);
-                }
-                return;
-            }
-            case jsonrpc::Kind::Invalid:
-                spdlog::warn("[{}] ignoring an invalid JSON-RPC message ({}): {}", options.name, kind.problem,
-                             shorten(message.dump()));
-                return;
+    json call(const std::string& method, json params, clock::time_point deadline, const CancellationToken& cancel,
+              const std::function<void(const ProgressUpdate&)>& on_progress) {
+        {
+            std::lock_guard lock(mutex);
+            if (closed) throw ClientError(ClientError::Kind::Closed, close_reason);
+        }
+        jsonrpc::CallOptions call;
+        call.timeout = std::max(std::chrono::milliseconds(0),
+                                std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()));
+        call.cancel = cancel;
+        call.cancel_reason = "timed out";
+        if (on_progress) {
+            call.on_progress = [&on_progress](const json& params) {
+                if (auto update = progress_update(params)) on_progress(*update);
+            };
+        }
+        try {
+            return peer->call(method, std::move(params), call);
+        } catch (const jsonrpc::CallError& e) {
+            throw client_error(e, method);
         }
     }
 
-    // A line that failed to parse but is the answer to a request we wait for (nested deeper than
-    // max_depth, invalid UTF-8): that request fails at once with `why`, rather than waiting for
-    // its time-out. The line was whole, so the stream is still in step. False when it is not an
-    // answer we wait for.
-    bool reject_answer(const std::string& line, const std::string& why) {
-        auto id = unreadable_response_id(line);
-        if (!id) return false;
-        std::lock_guard lock(mutex);
-        auto it = pending.find(*id);
-        if (it == pending.end()) return false;
-        spdlog::warn("[{}] the answer to request {} cannot be read ({}): {}", options.name, *id, why, shorten(line));
-        it->second->rejected = prefix() + " sent an answer python-mcp cannot read: " + why;
-        it->second->cv.notify_all();
-        return true;
+    void reader_finished() {
+        {
+            std::lock_guard lock(mutex);
+            --readers_running;
+        }
+        changed.notify_all();
     }
 
     void read_stdout(int fd) {
-        jsonrpc::LineReader reader(fd, options.max_line_bytes);
-        std::string line;
+        transport->run(*this);
         std::string reason;
-        for (;;) {
-            auto status = reader.next(line);
-            if (status == jsonrpc::LineReader::Status::Line) {
-                if (line.empty()) continue;
-                json message;
-                try {
-                    message = jsonrpc::parse_message(line, jsonrpc::ParseLimits{options.max_depth});
-                } catch (const std::exception& e) {
-                    if (reject_answer(line, e.what())) continue;
-                    // The reference clients skip such lines too (a stray print from the server).
-                    spdlog::warn("[{}] ignoring a line on stdout that is not JSON-RPC ({}): {}", options.name,
-                                 e.what(), shorten(line));
-                    continue;
-                }
-                try {
-                    if (message.is_array()) {
-                        for (auto& m : message) handle_message(std::move(m));
-                    } else {
-                        handle_message(std::move(message));
-                    }
-                } catch (const std::exception& e) {
-                    spdlog::warn("[{}] could not handle a message ({}): {}", options.name, e.what(), shorten(line));
-                }
-                continue;
-            }
-            if (status == jsonrpc::LineReader::Status::TooLong) {
-                // Some answer is lost and we cannot tell which: the connection is unusable.
-                std::string why = prefix() + " broke the protocol: it sent a message longer than " +
-                                  std::to_string(options.max_line_bytes) + " bytes";
-                spdlog::error("[{}] {}; stopping it", options.name, why);
-                mark_closed(why);
-                process.signal(SIGKILL);
-                continue;  // drain until EOF
-            }
+        if (!is_closed()) {
             // EOF or a read error: the child is gone or closed stdout. Give it a moment to exit
-            // so the message can say how it ended.
+            // so the message can say how it ended, and its last stderr lines (what it died of)
+            // to be read, unless something it started holds stderr open.
             auto st = process.wait_for(std::chrono::milliseconds(200));
-            if (st) reason = prefix() + " exited (" + describe_wait_status(*st) + ")";
-            else reason = prefix() + " closed its stdout";
-            // And for its last stderr lines (what it died of) to be read, unless something it
-            // started holds stderr open.
+            reason = st ? prefix() + " exited (" + describe_wait_status(*st) + ")" : prefix() + " closed its stdout";
             std::unique_lock lock(mutex);
-            readers_done.wait_for(lock, std::chrono::milliseconds(500), [&] { return stderr_finished; });
-            break;
+            changed.wait_for(lock, std::chrono::milliseconds(500), [&] { return stderr_finished; });
         }
         ::close(fd);
-        mark_closed(reason + stderr_hint());
+        if (!reason.empty()) mark_closed(reason + stderr_hint());
         reader_finished();
     }
 
@@ -601,6 +330,7 @@ struct McpClient::Impl {
             std::lock_guard lock(mutex);
             stderr_finished = true;
         }
+        changed.notify_all();
         reader_finished();
     }
 };
@@ -608,15 +338,11 @@ struct McpClient::Impl {
 McpClient::McpClient(Subprocess process, McpClientOptions options) : impl_(std::make_shared<Impl>()) {
     impl_->options = std::move(options);
     impl_->pid = process.pid();
-    int in = process.take_stdin();
+    impl_->in_fd = process.take_stdin();
     int out = process.take_stdout();
     int err = process.take_stderr();
     impl_->process = std::move(process);
-    if (in >= 0) ::fcntl(in, F_SETFL, ::fcntl(in, F_GETFL) | O_NONBLOCK);
-    impl_->in_fd = in;
-    impl_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (impl_->wake_fd < 0)  // then a writer notices cancellation within poll's 1 s slices
-        spdlog::warn("[{}] eventfd failed: {}", impl_->options.name, std::strerror(errno));
+    impl_->connect(out);
     auto impl = impl_;
     reader_ = std::thread([impl, out] { impl->read_stdout(out); });
     stderr_reader_ = std::thread([impl, err] { impl->read_stderr(err); });
@@ -628,10 +354,7 @@ McpClient::~McpClient() {
 
 pid_t McpClient::pid() const { return impl_->pid; }
 
-bool McpClient::closed() const {
-    std::lock_guard lock(impl_->mutex);
-    return impl_->closed;
-}
+bool McpClient::closed() const { return impl_->is_closed(); }
 
 std::string McpClient::close_reason() const { return impl_->close_reason_copy(); }
 
@@ -652,129 +375,25 @@ json McpClient::server_capabilities() const {
 
 std::vector<std::string> McpClient::recent_stderr() const { return impl_->stderr_lines(); }
 
-bool McpClient::notify(const std::string& method, const json& params) {
-    return impl_->write(jsonrpc::make_notification(method, params), clock::now() + kNotifyTimeout) == Impl::Write::Done;
-}
+bool McpClient::notify(const std::string& method, const json& params) { return impl_->peer->notify(method, params); }
 
 json McpClient::request(const std::string& method, const json& params, clock::time_point deadline,
                         const CancellationToken& cancel, const std::function<void(const ProgressUpdate&)>& on_progress) {
-    auto& impl = *impl_;
-    const auto quiet_limit = deadline - clock::now();  // what each progress notification restarts
-    auto p = std::make_shared<Pending>();
-    int64_t id;
-    {
-        std::lock_guard lock(impl.mutex);
-        if (impl.closed) throw ClientError(ClientError::Kind::Closed, impl.close_reason);
-        id = impl.next_id++;
-        impl.pending.emplace(id, p);
-    }
-    auto forget = [&] {
-        std::lock_guard lock(impl.mutex);
-        impl.pending.erase(id);
-    };
-    if (cancel.cancelled()) {
-        forget();
-        throw ClientError(ClientError::Kind::Cancelled, "cancelled");
-    }
-    json sent_params = params;
-    if (on_progress) {
-        if (!sent_params.is_object()) sent_params = json::object();
-        sent_params["_meta"]["progressToken"] = id;
-    }
-    const auto written = impl.write(jsonrpc::make_request(id, method, std::move(sent_params)), deadline, cancel);
-    if (written != Impl::Write::Done) impl.fail_unsent(written, id, *p, method);
-
-    std::weak_ptr<Impl> weak = impl_;
-    CancelRegistration registration = cancel.on_cancel([weak, p] {
-        if (auto strong = weak.lock()) {
-            std::lock_guard lock(strong->mutex);
-            p->cancelled = true;
-            p->cv.notify_all();
-        }
-    });
-
-    enum class Outcome { Done, Rejected, Failed, Cancelled, Timeout } outcome;
-    json response;
-    {
-        std::unique_lock lock(impl.mutex);
-        for (;;) {
-            bool woke = p->cv.wait_until(lock, deadline, [&] {
-                return p->done || !p->rejected.empty() || p->failed || p->cancelled || !p->progress.empty();
-            });
-            if (!p->progress.empty()) {
-                auto updates = std::move(p->progress);
-                p->progress.clear();
-                lock.unlock();
-                if (on_progress) deadline = std::max(deadline, clock::now() + quiet_limit);
-                for (const auto& u : updates) {
-                    if (!on_progress) break;  // a server using a token we never gave it
-                    try {
-                        on_progress(u);
-                    } catch (const std::exception& e) {
-                        spdlog::warn("[{}] progress callback failed: {}", impl.options.name, e.what());
-                    }
-                }
-                lock.lock();
-                continue;
-            }
-            if (p->done) outcome = Outcome::Done;
-            else if (!p->rejected.empty()) outcome = Outcome::Rejected;
-            else if (p->failed) outcome = Outcome::Failed;
-            else if (p->cancelled) outcome = Outcome::Cancelled;
-            else if (!woke) outcome = Outcome::Timeout;
-            else continue;
-            break;
-        }
-        impl.pending.erase(id);
-        response = std::move(p->response);
-    }
-    registration.reset();  // no lock held: the callback takes impl.mutex
-
-    switch (outcome) {
-        case Outcome::Done:
-            break;
-        case Outcome::Rejected:
-            throw ClientError(ClientError::Kind::Protocol, p->rejected);
-        case Outcome::Failed:
-            throw ClientError(ClientError::Kind::Closed, impl.close_reason_copy());
-        case Outcome::Cancelled: {
-            std::string reason = cancel.reason();
-            notify("notifications/cancelled",
-                   json{{"requestId", id}, {"reason", reason.empty() ? "cancelled" : reason}});
-            throw ClientError(ClientError::Kind::Cancelled, "cancelled");
-        }
-        case Outcome::Timeout:
-            notify("notifications/cancelled", json{{"requestId", id}, {"reason", "timed out"}});
-            throw ClientError(ClientError::Kind::Timeout, impl.prefix() + " did not answer '" + method + "' in time");
-    }
-    if (auto error = response.find("error"); error != response.end()) {
-        int code = 0;
-        std::string message = "(no message)";
-        json data;
-        if (error->is_object()) {
-            if (auto c = error->find("code"); c != error->end() && c->is_number_integer()) code = c->get<int>();
-            if (auto m = error->find("message"); m != error->end() && m->is_string()) message = m->get<std::string>();
-            if (auto d = error->find("data"); d != error->end()) data = *d;
-        }
-        throw ClientError(ClientError::Kind::Rpc, message, code, std::move(data));
-    }
-    return std::move(response["result"]);
+    return impl_->call(method, params, deadline, cancel, on_progress);
 }
 
 json McpClient::initialize(const json& client_info, clock::time_point deadline, const CancellationToken& cancel) {
-    json params{{"protocolVersion", kSupportedProtocolVersions.front()},
+    json params{{"protocolVersion", std::string(mcp::kLegacyProtocolVersions.front())},
                 {"capabilities", json::object()},
                 {"clientInfo", client_info}};
-    json result = request("initialize", params, deadline, cancel);
+    json result = impl_->call("initialize", std::move(params), deadline, cancel, {});
     if (!result.is_object())
         throw ClientError(ClientError::Kind::Protocol, impl_->prefix() + " answered initialize with a non-object");
     auto version = result.find("protocolVersion");
     std::string v = version != result.end() && version->is_string() ? version->get<std::string>() : "";
-    bool known = false;
-    for (const auto& s : kSupportedProtocolVersions) known = known || s == v;
-    if (!known) {
+    if (!mcp::is_legacy_protocol_version(v)) {
         std::string supported;
-        for (const auto& s : kSupportedProtocolVersions) supported += (supported.empty() ? "" : ", ") + s;
+        for (auto s : mcp::kLegacyProtocolVersions) supported += (supported.empty() ? "" : ", ") + std::string(s);
         throw ClientError(ClientError::Kind::Protocol,
                           impl_->prefix() + " wants MCP protocol version '" + (version != result.end() ? version->dump() : "") +
                               "', which python-mcp does not speak (it speaks " + supported + ")");
@@ -786,7 +405,7 @@ json McpClient::initialize(const json& client_info, clock::time_point deadline, 
         impl_->capabilities = result.value("capabilities", json::object());
     }
     if (!notify("notifications/initialized"))
-        throw ClientError(ClientError::Kind::Closed, impl_->close_reason_copy());
+        throw ClientError(ClientError::Kind::Closed, impl_->reason_after_close());
     return result;
 }
 
@@ -797,7 +416,7 @@ std::vector<json> McpClient::list_tools(clock::time_point deadline, const Cancel
     for (int page = 0; page < 10000; ++page) {
         json params = json::object();
         if (!cursor.is_null()) params["cursor"] = cursor;
-        json result = request("tools/list", params, deadline, cancel);
+        json result = impl_->call("tools/list", std::move(params), deadline, cancel, {});
         if (!result.is_object() || !result.contains("tools") || !result["tools"].is_array())
             throw ClientError(ClientError::Kind::Protocol, impl_->prefix() + " sent a tools/list result without a tools array");
         for (auto& t : result["tools"]) tools.push_back(std::move(t));
@@ -817,7 +436,7 @@ json McpClient::call_tool(const std::string& tool, const json& arguments, std::c
     json params{{"name", tool}, {"arguments", arguments.is_null() ? json::object() : arguments}};
     json result;
     try {
-        result = request("tools/call", params, clock::now() + timeout, cancel, on_progress);
+        result = impl_->call("tools/call", std::move(params), clock::now() + timeout, cancel, on_progress);
     } catch (const ClientError& e) {
         if (e.kind() == ClientError::Kind::Timeout)
             throw ClientError(ClientError::Kind::Timeout, impl_->prefix() + " did not answer within " + seconds_text(timeout));
@@ -845,7 +464,7 @@ int McpClient::close(std::chrono::milliseconds grace, const std::string& reason)
     bool done;
     {
         std::unique_lock lock(impl_->mutex);
-        done = impl_->readers_done.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->readers_running == 0; });
+        done = impl_->changed.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->readers_running == 0; });
     }
     if (done) {
         reader_.join();

@@ -81,113 +81,125 @@ json parse_message(std::string_view line, const ParseLimits& limits) {
 
 namespace {
 
-// A forward scanner over the first bytes of a JSON text. Every step returns false when the
-// text is malformed or ends before the token does (a token cut by the prefix's end is unknown).
-class PrefixScanner {
-public:
-    explicit PrefixScanner(std::string_view text) : text_(text) {}
 
-    bool at(char c) {
+// Reads the top level of a message's text member by member, skipping values without parsing
+// them: the text may be cut anywhere (the head of an over-long message) or be unparsable (nested
+// deeper than the limit, invalid UTF-8). Stops at the end of the object or the first thing that
+// is not JSON; what was read until then counts.
+class EnvelopeScanner {
+public:
+    explicit EnvelopeScanner(std::string_view text) : s_(text) {}
+
+    Envelope scan() {
+        Envelope e;
+        bool id_seen = false, method = false, answer = false;
         skip_space();
-        return pos_ < text_.size() && text_[pos_] == c;
-    }
-    bool take(char c) {
-        if (!at(c)) return false;
-        ++pos_;
-        return true;
-    }
-    // A whole string token, quotes included.
-    bool string_token(std::string_view& token) {
-        skip_space();
-        size_t start = pos_;
-        if (pos_ >= text_.size() || text_[pos_] != '"') return false;
-        for (++pos_; pos_ < text_.size(); ++pos_) {
-            if (text_[pos_] == '\\') {
-                ++pos_;  // the escaped character (the hex digits of a unicode escape are plain characters)
-            } else if (text_[pos_] == '"') {
-                ++pos_;
-                token = text_.substr(start, pos_ - start);
-                return true;
-            } else if (static_cast<unsigned char>(text_[pos_]) < 0x20) {
-                return false;
-            }
-        }
-        return false;
-    }
-    // Any value, nested ones included, without recursion; `token` is its text.
-    bool value(std::string_view& token) {
-        skip_space();
-        size_t start = pos_;
-        size_t depth = 0;
-        do {
+        if (!eat('{')) return e;
+        for (;;) {
             skip_space();
-            if (pos_ >= text_.size()) return false;
-            char c = text_[pos_];
-            std::string_view ignored;
-            if (c == '"') {
-                if (!string_token(ignored)) return false;
-            } else if (c == '{' || c == '[') {
-                ++depth;
-                ++pos_;
-            } else if (c == '}' || c == ']') {
-                if (depth == 0) return false;
-                --depth;
-                ++pos_;
-            } else if (c == ',' || c == ':') {
-                if (depth == 0) return false;
-                ++pos_;
-            } else if (!scalar()) {
-                return false;
+            std::string key;
+            if (!read_string(&key)) break;
+            skip_space();
+            if (!eat(':')) break;
+            skip_space();
+            method = method || key == "method";
+            answer = answer || key == "result" || key == "error";
+            if (key == "id" && !id_seen) {
+                id_seen = true;
+                e.id = read_id();
+                if (e.id.is_null()) break;
+            } else if (!skip_value()) {
+                break;
             }
-        } while (depth > 0);
-        token = text_.substr(start, pos_ - start);
-        return true;
+            skip_space();
+            if (!eat(',')) break;
+        }
+        e.answer = answer && !method;
+        return e;
     }
 
 private:
     void skip_space() {
-        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
-            ++pos_;
+        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r' || s_[i_] == '\n')) ++i_;
     }
-    // A number or literal; it must be followed by something, or it may have been cut short.
-    bool scalar() {
-        size_t start = pos_;
-        while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' ||
-                                       text_[pos_] == '+' || text_[pos_] == '.'))
-            ++pos_;
-        return pos_ > start && pos_ < text_.size();
+    bool eat(char c) {
+        if (i_ >= s_.size() || s_[i_] != c) return false;
+        ++i_;
+        return true;
+    }
+    // A string's raw text between its quotes; `out` gets it unescaped only when it has no escapes
+    // (keys we look for have none; an id with escapes is re-parsed below).
+    bool read_string(std::string* out) {
+        if (!eat('"')) return false;
+        size_t start = i_;
+        bool escaped = false;
+        for (; i_ < s_.size(); ++i_) {
+            if (s_[i_] == '\\') {
+                escaped = true;
+                ++i_;
+            } else if (s_[i_] == '"') {
+                if (out) *out = escaped ? std::string() : std::string(s_.substr(start, i_ - start));
+                ++i_;
+                return true;
+            }
+        }
+        return false;
+    }
+    json read_id() {
+        size_t start = i_;
+        if (i_ < s_.size() && s_[i_] == '"') {
+            if (!read_string(nullptr)) return nullptr;
+        } else {
+            while (i_ < s_.size() && (s_[i_] == '-' || (s_[i_] >= '0' && s_[i_] <= '9'))) ++i_;
+            // A number cut by the end of the head may be missing digits; 1.5 or 1e3 is no id.
+            if (i_ == start || i_ >= s_.size()) return nullptr;
+            char next = s_[i_];
+            if (next != ',' && next != '}' && next != ' ' && next != '\t' && next != '\r' && next != '\n')
+                return nullptr;
+        }
+        try {
+            json id = parse_json(s_.substr(start, i_ - start), 2);
+            if (id.is_string() || id.is_number_integer()) return id;
+        } catch (const std::exception&) {
+        }
+        return nullptr;
+    }
+    // Past one value (a scalar stops before the ',' or '}' after it). Containers by counting
+    // brackets outside strings, never by recursion.
+    bool skip_value() {
+        int depth = 0;
+        while (i_ < s_.size()) {
+            char c = s_[i_];
+            if (c == '"') {
+                if (!read_string(nullptr)) return false;
+                if (depth == 0) return true;
+                continue;
+            }
+            if (c == '{' || c == '[') ++depth;
+            else if (c == '}' || c == ']') {
+                if (depth == 0) return true;  // the end of the enclosing object
+                --depth;
+            } else if (c == ',' && depth == 0) {
+                return true;
+            }
+            ++i_;
+            if (depth == 0 && (c == '}' || c == ']')) return true;
+        }
+        return false;
     }
 
-    std::string_view text_;
-    size_t pos_ = 0;
+    std::string_view s_;
+    size_t i_ = 0;
 };
-
-std::optional<json> parse_token(std::string_view token) {
-    try {
-        return parse_json(token, 2);
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
-}
 
 }  // namespace
 
+Envelope scan_envelope(std::string_view text) { return EnvelopeScanner(text).scan(); }
+
 std::optional<json> request_id_from_prefix(std::string_view prefix) {
-    PrefixScanner scan(prefix);
-    if (!scan.take('{')) return std::nullopt;
-    if (scan.at('}')) return std::nullopt;
-    for (;;) {
-        std::string_view key_token, value_token;
-        if (!scan.string_token(key_token) || !scan.take(':') || !scan.value(value_token)) return std::nullopt;
-        // Keys are compared decoded, so an escaped spelling of "id" counts too.
-        auto key = parse_token(key_token);
-        if (key && key->is_string() && key->get_ref<const std::string&>() == "id") {
-            auto id = parse_token(value_token);
-            if (id && (id->is_string() || id->is_number_integer())) return id;
-            return std::nullopt;  // an id, but not one a response can carry
-        }
-        if (!scan.take(',')) return std::nullopt;
-    }
+    json id = scan_envelope(prefix).id;
+    if (id.is_null()) return std::nullopt;
+    return id;
 }
 
 std::string serialize(const json& message) {

@@ -8,6 +8,20 @@
 
 namespace pymcp::jsonrpc {
 
+namespace {
+
+// A message's start for logs.
+std::string excerpt(std::string_view text, size_t max = 200) {
+    if (text.size() <= max) return std::string(text);
+    return std::string(text.substr(0, max)) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
+// How long notifications/cancelled may wait for room in the pipe: it is a courtesy, and the
+// caller that gave up should not wait on a peer that stopped reading.
+constexpr auto kCancelNoticeTimeout = std::chrono::seconds(1);
+
+}  // namespace
+
 
 namespace detail {
 
@@ -171,6 +185,7 @@ struct Peer::Pending {
     std::condition_variable cv;
     std::optional<json> response;        // GUARDED_BY(Peer::mutex_)
     std::optional<std::string> failure;  // GUARDED_BY(Peer::mutex_): the connection ended
+    std::optional<std::string> unreadable;  // GUARDED_BY(Peer::mutex_): the answer came, unparsable: why
     std::deque<json> progress;           // GUARDED_BY(Peer::mutex_): not yet handed to the caller
     std::string progress_key;
 };
@@ -201,11 +216,51 @@ void Peer::on_text(std::string_view text, StreamId stream) {
     try {
         message = parse_message(text, options_.parse_limits);
     } catch (const RpcError& e) {
-        core_->send(make_error(nullptr, e.code(), e.what()), stream);
+        if (fail_unreadable_answer(text, e.what())) return;
+        malformed(e.what(), text, make_error(nullptr, e.code(), e.what()), stream, nullptr);
         return;
     }
     if (message.is_array()) dispatch_batch(std::move(message), stream);
     else dispatch(std::move(message), stream, nullptr);
+}
+
+// A text that failed to parse but is, by its top level, the answer to a call of ours that is
+// waiting: that call fails now with `why`. The text was a whole message, so the stream is still
+// in step. False when it is no such answer (a request of the other side may use the same id).
+bool Peer::fail_unreadable_answer(std::string_view text, const std::string& why) {
+    Envelope envelope = scan_envelope(text);
+    if (!envelope.answer || !envelope.id.is_number_integer()) return false;
+    std::shared_ptr<Pending> target;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = pending_.find(envelope.id.get<long long>());
+        if (it == pending_.end()) return false;
+        target = it->second;
+        target->unreadable = why;
+    }
+    spdlog::warn("{}: the answer to request {} cannot be read ({}): {}", options_.name, envelope.id.dump(), why,
+                 excerpt(text));
+    target->cv.notify_all();
+    return true;
+}
+
+// Answers a text that is not a usable message (`answer`), or hands it to on_malformed.
+void Peer::malformed(const std::string& problem, std::string_view text, const json& answer, StreamId stream,
+                     const std::shared_ptr<Batch>& batch) {
+    if (options_.on_malformed) {
+        options_.on_malformed(problem, excerpt(text));
+        if (batch) {
+            batch->expect();
+            batch->deliver(nullptr);
+        }
+        return;
+    }
+    if (batch) {
+        batch->expect();
+        batch->deliver(answer);
+    } else {
+        core_->send(answer, stream);
+    }
 }
 
 void Peer::on_oversized(std::string_view head, size_t limit, StreamId stream) {
@@ -249,13 +304,9 @@ void Peer::dispatch(json message, StreamId stream, const std::shared_ptr<Batch>&
                 auto it = message.find("id");
                 if (it != message.end() && (it->is_string() || it->is_number_integer())) id = *it;
             }
-            json error = make_error(id, kInvalidRequest, "Invalid Request: " + c.problem);
-            if (batch) {
-                batch->expect();
-                batch->deliver(std::move(error));
-            } else {
-                core_->send(error, stream);
-            }
+            std::string problem = "Invalid Request: " + c.problem;
+            malformed(problem, options_.on_malformed ? serialize(message) : std::string(),
+                      make_error(id, kInvalidRequest, problem), stream, batch);
             return;
         }
         case Kind::Notification:
@@ -385,11 +436,14 @@ void Peer::dispatch_response(json message) {
 // --- Peer: outgoing -----------------------------------------------------------------------------
 
 json Peer::call(const std::string& method, json params, const CallOptions& options) {
+    // One deadline for writing the request and waiting for its answer (progress restarts it).
+    auto deadline = std::chrono::steady_clock::now() + options.timeout;
     auto pending = std::make_shared<Pending>();
     long long id;
     {
         std::lock_guard lock(mutex_);
         if (closed_) throw CallError(CallError::Kind::Closed, close_reason_);
+        if (options.cancel.cancelled()) throw CallError(CallError::Kind::Cancelled, options.cancel.reason());
         id = next_id_++;
         pending_.emplace(id, pending);
         if (options.on_progress) {
@@ -401,7 +455,6 @@ json Peer::call(const std::string& method, json params, const CallOptions& optio
         if (!params.is_object()) params = json::object();
         params["_meta"]["progressToken"] = id;
     }
-    auto deadline = std::chrono::steady_clock::now() + options.timeout;
     SendStatus sent = transport_.send_bounded(make_request(id, method, std::move(params)), options.stream, deadline,
                                               options.cancel);
     if (sent != SendStatus::Sent) {
@@ -415,16 +468,34 @@ json Peer::call(const std::string& method, json params, const CallOptions& optio
             throw CallError(CallError::Kind::Timeout, method + ": the request could not be sent in time");
         throw CallError(CallError::Kind::Closed, method + ": the connection is closed");
     }
-    return wait_for(id, pending, method, options);
+    return wait_for(id, pending, method, deadline, options);
 }
 
+namespace {
+
+// The CallError for an error response; tolerant of odd shapes (a code that is no integer, a
+// message that is no string), which must not turn into a JSON type error here.
+CallError rpc_error(const json& response) {
+    const json& error = response["error"];
+    int code = 0;
+    std::string message = "(no message)";
+    json data;
+    if (error.is_object()) {
+        if (auto c = error.find("code"); c != error.end() && c->is_number_integer()) code = c->get<int>();
+        if (auto m = error.find("message"); m != error.end() && m->is_string()) message = m->get<std::string>();
+        if (auto d = error.find("data"); d != error.end()) data = *d;
+    }
+    return CallError(CallError::Kind::Rpc, message, code, std::move(data));
+}
+
+}  // namespace
+
 json Peer::wait_for(long long id, const std::shared_ptr<Pending>& pending, const std::string& method,
-                    const CallOptions& options) {
+                    std::chrono::steady_clock::time_point deadline, const CallOptions& options) {
     auto registration = options.cancel.on_cancel([this, pending] {
         std::lock_guard lock(mutex_);
         pending->cv.notify_all();
     });
-    auto deadline = std::chrono::steady_clock::now() + options.timeout;
     std::unique_lock lock(mutex_);
     auto forget = [&] {
         pending_.erase(id);
@@ -447,13 +518,12 @@ json Peer::wait_for(long long id, const std::shared_ptr<Pending>& pending, const
             forget();
             json response = std::move(*pending->response);
             lock.unlock();
-            if (auto e = response.find("error"); e != response.end()) {
-                const json& error = *e;
-                int code = error.is_object() ? error.value("code", 0) : 0;
-                std::string message = error.is_object() ? error.value("message", std::string("error")) : "error";
-                throw CallError(CallError::Kind::Rpc, message, code, error.is_object() ? error.value("data", json()) : json());
-            }
+            if (response.contains("error")) throw rpc_error(response);
             return std::move(response["result"]);
+        }
+        if (pending->unreadable) {
+            forget();
+            throw CallError(CallError::Kind::Unreadable, *pending->unreadable);
         }
         if (pending->failure) {
             forget();
@@ -464,12 +534,23 @@ json Peer::wait_for(long long id, const std::shared_ptr<Pending>& pending, const
             forget();
             lock.unlock();
             std::string reason = cancelled ? options.cancel.reason() : options.cancel_reason;
-            notify("notifications/cancelled", json{{"requestId", id}, {"reason", reason}}, options.stream);
+            send_cancelled(id, reason, options.stream);
             if (cancelled) throw CallError(CallError::Kind::Cancelled, reason);
             throw CallError(CallError::Kind::Timeout, method + ": no answer within the time-out");
         }
         pending->cv.wait_until(lock, deadline);
     }
+}
+
+// Bounded, and never cancelled by the caller's token (which fired already): a peer that stopped
+// reading costs the caller at most kCancelNoticeTimeout. The reason (which may come from the
+// other side) is shortened so the line stays under PIPE_BUF even escaped: such a write is
+// atomic, so giving up on it never leaves half a line.
+void Peer::send_cancelled(long long id, const std::string& reason, StreamId stream) {
+    static const CancellationToken never;
+    json params{{"requestId", id}, {"reason", reason.size() > 500 ? reason.substr(0, 500) + "..." : reason}};
+    transport_.send_bounded(make_notification("notifications/cancelled", std::move(params)), stream,
+                            std::chrono::steady_clock::now() + kCancelNoticeTimeout, never);
 }
 
 bool Peer::notify(const std::string& method, json params, StreamId stream) {

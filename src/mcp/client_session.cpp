@@ -65,6 +65,8 @@ json ClientSession::request(const std::string& method, json params, std::chrono:
             case jsonrpc::CallError::Kind::Rpc:
                 throw ClientRequestError("the client answered " + method + " with error " + std::to_string(e.code()) +
                                          ": " + e.what());
+            case jsonrpc::CallError::Kind::Unreadable:
+                throw ClientRequestError("the client's answer to " + method + " cannot be read: " + e.what());
             case jsonrpc::CallError::Kind::Closed:
                 break;
         }

@@ -57,7 +57,9 @@ public:
 
     // Waits until the server has read everything sent so far and sent what it answers at once:
     // it reads in order, so the answer to a ping sent now comes after those. Sync pings are not
-    // recorded.
+    // recorded. The Peer counts a request finished just after writing its answer (so waiting for
+    // idle means answers are out), so Server::in_flight() may still count this ping for a moment:
+    // check counts with eventually().
     void sync(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
         std::string id;
         {

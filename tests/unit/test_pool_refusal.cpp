@@ -88,7 +88,7 @@ TEST(PoolRefusal, ServerAnswersARefusedToolCallOnceAndTheToolNeverRuns) {
         server.request_pool_for_testing().set_spawner_for_testing(failing_spawn);
         client.send(call);
         client.sync();
-        EXPECT_EQ(server.in_flight(), 0u);  // answered and forgotten, not left in flight
+        EXPECT_TRUE(eventually([&] { return server.in_flight() == 0u; })) << server.in_flight();  // answered and forgotten, not left in flight
         // The id is free again: the same request is accepted once threads can start.
         server.request_pool_for_testing().set_spawner_for_testing(nullptr);
         client.send(call);

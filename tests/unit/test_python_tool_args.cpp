@@ -17,6 +17,7 @@
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/python/engine.hpp"
 #include "python_mcp/tools/script_store.hpp"
+#include "support/eventually.hpp"
 #include "support/mcp_test_client.hpp"
 
 namespace pymcp::tools {
@@ -29,6 +30,7 @@ using mcp::json;
 using python::ExecOutcome;
 using python::ExecRequest;
 using namespace std::chrono_literals;
+using pymcp::testing::eventually;
 
 class FakeEngine final : public python::Engine {
 public:
@@ -596,7 +598,7 @@ TEST_F(PythonToolTest, RefusalThroughTheServerIsAnsweredAndLeavesNothingInFlight
         EXPECT_TRUE((*answer)["result"]["isError"].get<bool>());
         EXPECT_THAT(text((*answer)["result"]), HasSubstr("too many sessions"));
         EXPECT_TRUE(server.wait_idle(2000ms)) << "the refused call is still counted as running";
-        EXPECT_EQ(server.in_flight(), 0u);
+        EXPECT_TRUE(eventually([&] { return server.in_flight() == 0u; })) << server.in_flight();
     }
 }
 

@@ -442,7 +442,7 @@ TEST_F(ServerTest, ManyCallsRunConcurrently) {
     initialize();
     for (int i = 0; i < 20; ++i) line(call_request(i, "slow"));
     EXPECT_TRUE(eventually([&] { return slow_started_ == 20; }, 3000ms)) << slow_started_.load() << " started";
-    EXPECT_EQ(server_->in_flight(), 20u);
+    EXPECT_TRUE(eventually([&] { return server_->in_flight() == 20u; })) << server_->in_flight();
     gate_.cancel();
     for (int i = 0; i < 20; ++i) EXPECT_TRUE(sink().wait_for([i](const json& m) { return is_response_to(m, i); })) << i;
     EXPECT_TRUE(server_->wait_idle(2000ms));
@@ -678,10 +678,10 @@ TEST_F(ServerTest, WaitIdle) {
     line(call_request(1, "slow"));
     ASSERT_TRUE(eventually([&] { return slow_started_ == 1; }));
     EXPECT_FALSE(server_->wait_idle(50ms));
-    EXPECT_EQ(server_->in_flight(), 1u);
+    EXPECT_TRUE(eventually([&] { return server_->in_flight() == 1u; })) << server_->in_flight();
     gate_.cancel();
     EXPECT_TRUE(server_->wait_idle(5000ms));
-    EXPECT_EQ(server_->in_flight(), 0u);
+    EXPECT_TRUE(eventually([&] { return server_->in_flight() == 0u; })) << server_->in_flight();
     EXPECT_TRUE(sink().wait_for([](const json& m) { return is_response_to(m, 1); }, 1000ms));
 }
 
@@ -715,7 +715,7 @@ TEST_F(ServerTest, DeferredToolIsAnsweredWhenDone) {
     });
     initialize();
     line(call_request(1, "deferred"));
-    EXPECT_EQ(server_->in_flight(), 1u);
+    EXPECT_TRUE(eventually([&] { return server_->in_flight() == 1u; })) << server_->in_flight();
     EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 1); }), 0u);
     {
         std::lock_guard lock(mutex);
@@ -758,7 +758,7 @@ TEST_F(ServerTest, HandlerThrowingAfterKeepingTheCallLeavesNothingInFlight) {
     EXPECT_TRUE(r["result"]["isError"].get<bool>());
     EXPECT_TRUE(server_->wait_idle(1000ms)) << "the failed call is still counted as running";
     kept.clear();
-    EXPECT_EQ(server_->in_flight(), 0u);
+    EXPECT_TRUE(eventually([&] { return server_->in_flight() == 0u; })) << server_->in_flight();
     r = roundtrip(call_request(1, "echo"), 1000ms);
     EXPECT_TRUE(r.contains("result")) << "id 1 should be free again: " << r.dump();
     EXPECT_EQ(sink().count([](const json& m) { return is_response_to(m, 1); }), 2u);

@@ -1,40 +1,46 @@
 #pragma once
 // An MCP client over one child process's stdin/stdout: newline-delimited JSON-RPC, requests
-// multiplexed by id so any number of threads may have calls in flight at once.
+// multiplexed by id so any number of threads may have calls in flight at once. The JSON-RPC
+// work (ids, the pending map, progress routing, time-outs, cancellation, answering the server's
+// own requests) is a jsonrpc::Peer's over a jsonrpc::StdioTransport; this class adds the child
+// process, MCP's handshake and results, and the decisions about when the connection is over.
 //
-// Threads: the constructor starts two threads that live until close(): the reader (parses the
-// child's stdout, completes waiting requests, answers the server's own requests: ping -> {},
-// anything else -> -32601, hands notifications/tools/list_changed to on_tools_changed) and the
-// stderr reader (logs each line at info level, prefixed with the server's name, and keeps the
-// last few for error messages). Any thread may call request()/call_tool()/notify(); each request
-// blocks its caller until the answer, the deadline, the caller's cancellation or the connection's
-// end. Cancellation callbacks only wake the waiting thread; the waiting thread itself sends
-// notifications/cancelled, so a cancelling thread never blocks on a full pipe.
-// The callbacks run on the reader thread with no lock held; they must not wait for a request.
-// Lock order: write_mutex and the state mutex are never held together; the Subprocess's own
-// lock is a leaf. Both reader threads share ownership of the state, so close() can leave a reader
-// behind (detached) if something the child started still holds its pipe open.
+// Threads: the constructor starts two threads that live until close(): the reader (runs the
+// transport: parses the child's stdout, completes waiting requests, answers the server's own
+// requests through the Peer's method table, hands notifications/tools/list_changed to
+// on_tools_changed) and the stderr reader (logs each line at info level, prefixed with the
+// server's name, and keeps the last few for error messages). Any thread may call
+// request()/call_tool()/notify(); each request blocks its caller until the answer, the deadline,
+// the caller's cancellation or the connection's end.
+// Callbacks (on_tools_changed, on_closed) run with no lock of ours held; they must not wait for
+// a request. on_tools_changed runs on the reader thread; on_closed on the thread that ended the
+// connection (the reader, a call whose write stalled, or close()/kill()).
+// Lock order: Impl's mutex is a leaf: never held while the Peer, the transport, the Subprocess
+// or a callback runs. The Peer's and the transport's locks are leaves in their classes; the
+// transport's stall callback (which may close the Peer and the transport) runs with none held.
+// Both reader threads share ownership of the state, so close() can leave a reader behind
+// (detached) if something the child started still holds its pipe open.
 // Throws: request methods throw ClientError; nothing else throws except std::bad_alloc.
 //
-// Writes to the child's stdin are non-blocking, one writer at a time; each waits for its turn and
-// for room in the pipe with its own deadline and cancellation token. A request abandoned when
-// part of its line is already written (cancelled, or the pipe stayed full to the deadline: the
-// child stopped reading) leaves the stream unusable, so the connection is ended: the child is
-// killed and every waiting request fails with that reason (the manager restarts the server on
-// the next call). A request cancelled before any of it was written just fails.
+// Writes to the child's stdin (non-blocking, one writer at a time) each have a deadline and, for
+// requests, the caller's cancellation, whether waiting for their turn or for room in the pipe.
+// Answers to the server's requests and notifications get 10 s. A write that gave up with part of
+// its line written (cancelled, or out of time), or that found the pipe full until its deadline
+// (the child stopped reading), ends the connection: the child is killed and every waiting
+// request fails with that reason (the manager restarts the server on the next call). A request
+// cancelled before any of it was written just fails.
 //
-// Lines that are not JSON are logged and skipped, as the reference SDK clients do, except an
-// answer we wait for that cannot be parsed (nested deeper than max_depth, invalid UTF-8): its id
-// is read from the top level of the text (without recursing) and that request fails at once
-// with ClientError::Kind::Protocol. A line longer than max_line_bytes breaks the connection (an
-// answer was lost): the child is killed and every waiting request fails.
+// Lines that are not JSON-RPC are logged and skipped, as the reference SDK clients do, except an
+// answer we wait for that cannot be parsed (nested deeper than max_depth, invalid UTF-8): the
+// Peer reads its id from the top level of the text (without recursing) and that request fails
+// at once with ClientError::Kind::Protocol. A line longer than max_line_bytes breaks the
+// connection (an answer was lost): the child is killed and every waiting request fails.
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <functional>
 #include <memory>
-#include "python_mcp/support/json.hpp"
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -43,14 +49,11 @@
 
 #include "python_mcp/client/subprocess.hpp"
 #include "python_mcp/support/cancellation.hpp"
+#include "python_mcp/support/json.hpp"
 
 namespace pymcp::client {
 
 using json = pymcp::json;
-
-// Protocol revisions this client accepts in an initialize answer, newest first; it offers the
-// first.
-extern const std::vector<std::string> kSupportedProtocolVersions;
 
 class ClientError : public std::runtime_error {
 public:
@@ -100,8 +103,7 @@ struct McpClientOptions {
     size_t max_depth = 2048;
     // On the reader thread, no lock held.
     std::function<void()> on_tools_changed;
-    // On the reader thread (or the thread that called close()), exactly once, when the
-    // connection ends for any reason.
+    // Exactly once, when the connection ends for any reason, on the thread that ended it.
     std::function<void(const std::string& reason)> on_closed;
 };
 
@@ -113,7 +115,7 @@ public:
     McpClient(const McpClient&) = delete;
     McpClient& operator=(const McpClient&) = delete;
 
-    // initialize (offering the newest revision, accepting any of kSupportedProtocolVersions),
+    // initialize (offering the newest revision, accepting any of mcp::kLegacyProtocolVersions),
     // then notifications/initialized. Returns the initialize result.
     json initialize(const json& client_info, std::chrono::steady_clock::time_point deadline,
                     const CancellationToken& cancel);

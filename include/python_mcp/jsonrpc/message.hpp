@@ -60,10 +60,19 @@ struct ParseLimits {
 // deeper than limits.max_depth (checked before parsing so hostile input never recurses).
 json parse_message(std::string_view line, const ParseLimits& limits = {});
 
+// What the top level of a message's text says, read by scanning, never by parsing: for texts cut
+// short (the head of a line too long to keep) or that cannot be parsed (nested too deep, invalid
+// UTF-8). Containers are skipped by counting brackets outside strings, so any depth is safe and
+// nothing recurses. Members are read in order until the text ends or stops being JSON; the id
+// may come anywhere (the TypeScript SDK writes it last). Never throws.
+struct Envelope {
+    json id;              // the top-level "id" when a string or an integer that ends in the text, else null
+    bool answer = false;  // a top-level "result" or "error" was seen and no "method"
+};
+Envelope scan_envelope(std::string_view text);
+
 // The request id of a message known only by its first bytes (a line too long to read whole):
-// the value of a top-level "id" member of the object `prefix` starts, when it is a string or an
-// integer and ends within `prefix`. Scans without recursion and never throws; nullopt when the
-// prefix is not the start of an object, has no such member, or is malformed before it.
+// scan_envelope's id, or nullopt.
 std::optional<json> request_id_from_prefix(std::string_view prefix);
 
 // Serialises for the wire: one line, no newline inside, invalid UTF-8 replaced rather than thrown.

@@ -10,10 +10,12 @@
 // Outgoing: call() sends a request and waits for its response, its deadline (restarted by each
 // progress notification when asked) or its cancellation; on the last two it sends
 // notifications/cancelled. Responses the other side sends are routed to the waiting call, never
-// dropped.
+// dropped. A text that cannot be parsed (nested too deep, invalid UTF-8) but reads, by scanning
+// its top level, as the answer to a waiting call fails that call at once (Kind::Unreadable)
+// instead of leaving it to its time-out.
 //
 // Threads: the transport's reading thread calls on_text()/on_oversized() and runs request and
-// notification handlers, which must not block (post long work elsewhere). Everything else is
+// notification handlers and on_malformed, which must not block (post long work elsewhere). Everything else is
 // thread-safe. call() blocks its own thread only; its progress callback runs on that thread too.
 // Lock order: mutex_ is a leaf, never held while a handler, a callback or the transport runs.
 // Throws: call() throws CallError; nothing else throws except std::bad_alloc. Handlers that
@@ -47,6 +49,7 @@ public:
         Timeout,    // no answer before the deadline (notifications/cancelled was sent)
         Cancelled,  // the caller's token fired (notifications/cancelled was sent)
         Rpc,        // the other side answered with a JSON-RPC error
+        Unreadable, // the answer came but cannot be parsed (nested too deep, invalid UTF-8): what() says why
     };
     CallError(Kind kind, const std::string& message, int code = 0, json data = nullptr)
         : std::runtime_error(message), kind_(kind), code_(code), data_(std::move(data)) {}
@@ -100,6 +103,10 @@ struct PeerOptions {
     // Asked before a request reaches its handler; an RpcError answers it instead (e.g. "not
     // initialized"). Not asked for methods registered with on_request(..., ungated = true).
     std::function<std::optional<RpcError>(const std::string& method)> request_gate;
+    // Called instead of answering a text that is not JSON (-32700) or not a JSON-RPC message
+    // (-32600): a client facing a server that prints to its stdout logs and skips such lines, as
+    // the reference SDK clients do. `excerpt` is the text's start. Unset: answered.
+    std::function<void(const std::string& problem, std::string_view excerpt)> on_malformed;
 };
 
 struct CallOptions {
@@ -158,9 +165,12 @@ private:
     void dispatch_response(json message);
     void dispatch_batch(json batch, StreamId stream);
     void on_cancelled(const json& params);
-    void route_progress(const json& params);
+    bool fail_unreadable_answer(std::string_view text, const std::string& why);
+    void malformed(const std::string& problem, std::string_view text, const json& answer, StreamId stream,
+                   const std::shared_ptr<Batch>& batch);
     json wait_for(long long id, const std::shared_ptr<Pending>& pending, const std::string& method,
-                  const CallOptions& options);
+                  std::chrono::steady_clock::time_point deadline, const CallOptions& options);
+    void send_cancelled(long long id, const std::string& reason, StreamId stream);
 
     struct Entry {
         RequestHandler handler;
