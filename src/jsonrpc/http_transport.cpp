@@ -256,6 +256,7 @@ struct StreamPump {
     std::chrono::milliseconds keepalive;
     std::function<int(const std::string& answer)> status_of;  // JSON answers' HTTP status
     bool streaming = false;
+    bool opening = false;  // the POST is the initialize that opened the session
     std::optional<std::string> answer;
 
     bool write_event(const std::string& text) {
@@ -275,6 +276,8 @@ struct StreamPump {
                 bool last = p.final && i + 1 == p.messages.size();
                 if (last) answer = p.messages[i];
                 if (last && !streaming) {
+                    // A refused initialize names no session (none was opened).
+                    if (opening && !json::parse(p.messages[i], nullptr, false).contains("result")) headers.clear();
                     exchange.respond(status_of(p.messages[i]), "application/json", p.messages[i], headers);
                     return false;
                 }
@@ -488,6 +491,7 @@ void HttpEndpoint::serve_legacy(Post& post, http::Exchange& exchange) {
     session->deliver(request.body, stream);
     StreamPump pump{*session, stream, exchange, post.sse_ok, headers, options_.sse_keepalive,
                     [](const std::string&) { return 200; }};
+    pump.opening = opening;
     pump.run();
     session->close_stream(stream);
     // A refused initialize opens nothing: the client starts again without a session id.
