@@ -4,50 +4,14 @@
 // once, each in its own HTTP session with its own python session, nothing mixed.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
-import { serverBinary, makeHome, python, payload, waitUntil } from './lib/server.mjs';
-
-const TOKEN = 'interop-http-token-0123456789';
-
-// Starts python-mcp --http on a free port; resolves with its URL once it listens.
-export async function startHttpServer(extraArgs = [], home = makeHome()) {
-  const child = spawn(serverBinary(), ['--http', '127.0.0.1:0', ...extraArgs], {
-    env: { ...home.env, PYTHON_MCP_HTTP_TOKEN: TOKEN },
-    cwd: home.work,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  let stdout = '';
-  child.stdout.on('data', (c) => { stdout += c.toString(); });
-  const url = await new Promise((resolve, reject) => {
-    child.stderr.on('data', (c) => {
-      stderr += c.toString();
-      const m = stderr.match(/serving MCP over HTTP at (http:\/\/\S+)/);
-      if (m) resolve(new URL(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`python-mcp exited (${code}): ${stderr}`)));
-  });
-  return {
-    url, child, home,
-    stderr: () => stderr,
-    stdout: () => stdout,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const ended = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await ended;
-      }
-      home.remove();
-      return { exitCode: child.exitCode, signal: child.signalCode };
-    },
-  };
-}
+import { makeHome, python, payload, waitUntil } from './lib/server.mjs';
+import { TOKEN, startHttpServer } from './lib/http_server.mjs';
 
 async function httpClient(url, name = 'pymcp-http-interop') {
   const transport = new StreamableHTTPClientTransport(url, {
