@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <memory>
 #include <optional>
@@ -29,6 +31,7 @@
 #include "python_mcp/app/options.hpp"
 #include "python_mcp/client/downstream.hpp"
 #include "python_mcp/client/server_config.hpp"
+#include "python_mcp/jsonrpc/http_transport.hpp"
 #include "python_mcp/jsonrpc/stdio_transport.hpp"
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/python/deferred_engine.hpp"
@@ -180,14 +183,66 @@ void start_reader(pymcp::jsonrpc::StdioTransport& transport, pymcp::mcp::Server:
     }).detach();
 }
 
+// Tells the operator something on the private stderr copy, whatever the log level: where the
+// HTTP endpoint listens and its token must reach them even with --log-level off.
+void tell(int log_fd, const std::string& text) {
+    std::string line = "python-mcp: " + text + "\n";
+    [[maybe_unused]] auto n = ::write(log_fd, line.data(), line.size());
+}
+
+// The bearer token HTTP clients must send: --http-token / PYTHON_MCP_HTTP_TOKEN, or a random one
+// told on stderr (never stdout).
+std::string http_token(const pymcp::app::Options& opt, int log_fd) {
+    if (!opt.http_token.empty()) return opt.http_token;
+    unsigned char bytes[24];
+    size_t got = 0;
+    while (got < sizeof bytes)
+        if (ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0); n > 0) got += static_cast<size_t>(n);
+    std::string token;
+    for (unsigned char b : bytes) token += "0123456789abcdef"[b >> 4], token += "0123456789abcdef"[b & 15];
+    tell(log_fd, "HTTP bearer token (generated; set --http-token or PYTHON_MCP_HTTP_TOKEN to choose one): " + token);
+    return token;
+}
+
+// --http: the Streamable HTTP endpoint instead of stdio (stdin is not read). Each HTTP session,
+// and each modern-era POST, is its own connection to the server. Returns what stops it; exits 2
+// when it cannot listen.
+std::function<void()> start_http(const pymcp::app::Options& opt, pymcp::mcp::Server& server, int log_fd) {
+    using namespace pymcp;
+    jsonrpc::HttpTransportOptions options;
+    options.server.host = opt.http_host;
+    options.server.port = static_cast<uint16_t>(opt.http_port);
+    options.server.max_body_bytes = opt.max_message_bytes;
+    options.token = http_token(opt, log_fd);
+    options.legacy_versions.assign(mcp::kLegacyProtocolVersions.begin(), mcp::kLegacyProtocolVersions.end());
+    auto connector = [&server](const std::shared_ptr<jsonrpc::Transport>& transport) {
+        auto connection = server.connect(*transport);
+        connection->hold(transport);
+        auto* handler = &connection->peer();
+        return jsonrpc::HttpBinding{connection, handler, [connection] {
+                                        connection->peer().cancel_incoming("the HTTP session ended");
+                                    }};
+    };
+    auto* endpoint = new jsonrpc::HttpEndpoint(std::move(options), connector);  // lives until _Exit
+    try {
+        endpoint->start();
+    } catch (const std::exception& e) {
+        tell(log_fd, e.what());
+        std::_Exit(2);
+    }
+    std::string host = opt.http_host.find(':') != std::string::npos ? "[" + opt.http_host + "]" : opt.http_host;
+    tell(log_fd, "serving MCP over HTTP at http://" + host + ":" + std::to_string(endpoint->port()) + "/mcp");
+    return [endpoint] { endpoint->stop(); };
+}
+
 // The watcher thread: waits for a signal or the end of input, then shuts down and _Exits.
 // Running work is interrupted and gets a moment to finish cleanly (a script save or a sqlite
 // transaction completes or rolls back); Python is never finalised (threads user code left
 // behind could hang it). At end of input, calls still running get a moment to be answered (a
 // script that pipes requests and closes stdin wants its answers); signals mean "stop now".
 // Either way the process is gone within 2 s.
-void start_watcher(pymcp::mcp::Server& server, Services& services, pymcp::jsonrpc::StdioTransport& transport) {
-    std::thread([&server, &services, &transport] {
+void start_watcher(pymcp::mcp::Server& server, Services& services, std::function<void()> close_protocol) {
+    std::thread([&server, &services, close_protocol] {
         char c = 0;
         for (;;) {
             ssize_t n = ::read(g_wake_pipe[0], &c, 1);
@@ -203,7 +258,7 @@ void start_watcher(pymcp::mcp::Server& server, Services& services, pymcp::jsonrp
         server.wait_idle(std::chrono::milliseconds(400));
         services.downstream->shutdown(std::chrono::milliseconds(200));
         spdlog::default_logger()->flush();
-        transport.close();
+        close_protocol();
         std::_Exit(0);
     }).detach();
 }
@@ -260,13 +315,17 @@ int main(int argc, char** argv) {
     auto* services = new Services(opt);  // lives until _Exit
     limit_malloc_arenas(opt);
 
-    auto* transport = new jsonrpc::StdioTransport(fds.in, fds.out, opt.max_message_bytes);
     mcp::ServerOptions server_options;
     server_options.instructions = kInstructions;
     auto* server = new mcp::Server(services->registry, server_options);
-    auto client = server->connect(*transport);
-    start_reader(*transport, *client);
-    start_watcher(*server, *services, *transport);
+    if (opt.http) {
+        start_watcher(*server, *services, start_http(opt, *server, fds.log));
+    } else {
+        auto* transport = new jsonrpc::StdioTransport(fds.in, fds.out, opt.max_message_bytes);
+        auto* client = new std::shared_ptr<mcp::Server::Connection>(server->connect(*transport));  // until _Exit
+        start_reader(*transport, **client);
+        start_watcher(*server, *services, [transport] { transport->close(); });
+    }
 
     start_python(opt, python_environment, *services, started);
     python::MainThreadExecutor::instance().run();

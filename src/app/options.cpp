@@ -77,7 +77,48 @@ void absolute_paths(Options& o) {
     if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
 }
 
+// --http and its token. The token may come from the environment so it stays out of `ps`.
+void add_http_options(CLI::App& app, Options& o, std::string& address) {
+    app.add_option("--http", address,
+                   "Serve MCP over Streamable HTTP at http://[HOST:]PORT/mcp instead of stdio (HOST defaults to "
+                   "127.0.0.1; PORT 0 picks a free port; both are printed to stderr)")
+        ->check([](const std::string& v) {
+            std::string host;
+            unsigned port = 0;
+            return parse_http_address(v, host, port);
+        });
+    app.add_option("--http-token", o.http_token,
+                   "Bearer token HTTP clients must send (default: a random one, printed to stderr at start)")
+        ->envname("PYTHON_MCP_HTTP_TOKEN")
+        ->check([](const std::string& v) {
+            if (v.size() < 16) return std::string("the HTTP token must have at least 16 characters");
+            for (char c : v)
+                if (c <= ' ' || c > '~') return std::string("the HTTP token must be printable ASCII without spaces");
+            return std::string();
+        });
+}
+
 }  // namespace
+
+std::string parse_http_address(const std::string& text, std::string& host, unsigned& port) {
+    std::string port_text = text;
+    host = "127.0.0.1";
+    if (!text.empty() && text.front() == '[') {  // [v6]:port
+        auto close = text.find("]:");
+        if (close == std::string::npos) return "'" + text + "': give [IPv6]:PORT";
+        host = text.substr(1, close - 1);
+        port_text = text.substr(close + 2);
+    } else if (auto colon = text.rfind(':'); colon != std::string::npos) {
+        host = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+        if (host.empty() || host.find(':') != std::string::npos) return "'" + text + "': give HOST:PORT or [IPv6]:PORT";
+    }
+    if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port_text) > 65535)
+        return "'" + text + "': the port must be a number from 0 to 65535";
+    port = static_cast<unsigned>(std::stoul(port_text));
+    return "";
+}
 
 std::variant<Options, int> parse_options(int argc, char** argv) {
     Options o;
@@ -122,11 +163,17 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                    "Address-space limit in MiB (RLIMIT_AS): allocations beyond it raise MemoryError (0: none)")
         ->capture_default_str();
     add_environment_options(app, o);
+    std::string http_address;
+    add_http_options(app, o, http_address);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         // --help and --version print to stdout and exit 0 before the protocol starts; errors go to stderr.
         return app.exit(e, std::cout, std::cerr);
+    }
+    if (!http_address.empty()) {
+        o.http = true;
+        parse_http_address(http_address, o.http_host, o.http_port);
     }
     o.timeout = seconds_to_ms(timeout_s);
     o.session_ttl = seconds_to_ms(session_ttl_s);

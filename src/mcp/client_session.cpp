@@ -27,6 +27,10 @@ void ClientSession::notify(const std::string& method, json params) {
     if (auto peer = peer_.lock()) peer->notify(method, std::move(params));
 }
 
+void ClientSession::notify_on(const std::string& method, json params, jsonrpc::StreamId stream) {
+    if (auto peer = peer_.lock()) peer->notify(method, std::move(params), stream);
+}
+
 bool ClientSession::wants_log(const std::string& level) const {
     int r = log_level_rank(level);
     return r >= 0 && r >= log_rank_.load();

@@ -27,6 +27,58 @@ json progress_token_of(const json& params) {
     return nullptr;
 }
 
+const json* meta_of(const json& params) {
+    if (!params.is_object()) return nullptr;
+    auto meta = params.find("_meta");
+    return meta != params.end() && meta->is_object() ? &*meta : nullptr;
+}
+
+// Whether a request speaks the modern revision: its `_meta` names a protocol version.
+bool names_protocol_version(const json& params) {
+    const json* meta = meta_of(params);
+    return meta && meta->contains(kMetaProtocolVersion);
+}
+
+json supported_versions() {
+    json versions = json::array({std::string(kModernProtocolVersion)});
+    for (auto v : kLegacyProtocolVersions) versions.push_back(std::string(v));
+    return versions;
+}
+
+// The way back for one request: its notifications on the stream it came in on (HTTP: the
+// response to its POST), log messages at the level its era sets, and requests to the client
+// only in the legacy era (the modern one asks through input_required results, not built yet).
+class RequestChannel final : public ClientChannel {
+public:
+    RequestChannel(std::shared_ptr<ClientSession> session, StreamId stream, RequestEra era)
+        : session_(std::move(session)), stream_(stream), era_(std::move(era)) {}
+
+    void notify(const std::string& method, json params) override {
+        session_->notify_on(method, std::move(params), stream_);
+    }
+    bool wants_log(const std::string& level) const override {
+        if (!era_.modern) return session_->wants_log(level);
+        int rank = log_level_rank(level);
+        return era_.log_rank >= 0 && rank >= era_.log_rank;
+    }
+    json client_capabilities() const override {
+        return era_.modern ? era_.capabilities : session_->client_capabilities();
+    }
+    json request(const std::string& method, json params, std::chrono::milliseconds timeout,
+                 const CancellationToken& cancel) override {
+        if (era_.modern)
+            throw ClientRequestError("the client speaks protocol 2026-07-28, where a server cannot send it requests "
+                                     "(" + method + " would need an input_required result, which this server does not "
+                                     "implement yet)");
+        return session_->request(method, std::move(params), timeout, cancel);
+    }
+
+private:
+    std::shared_ptr<ClientSession> session_;
+    StreamId stream_;
+    RequestEra era_;
+};
+
 }  // namespace
 
 Server::Server(ToolRegistry& registry, ServerOptions options)
@@ -51,10 +103,7 @@ std::shared_ptr<Server::Connection> Server::connect(Transport& transport) {
         return "Invalid Request: JSON-RPC batches are only part of protocol revision 2025-03-26" +
                (version.empty() ? std::string() : "; this session uses " + version);
     };
-    peer_options.request_gate = [connection = connection.get()](const std::string&) -> std::optional<RpcError> {
-        if (connection->session().initialized()) return std::nullopt;
-        return RpcError(kInvalidRequest, "Invalid Request: the server is not initialized; send 'initialize' first");
-    };
+    // No request gate: whether a request may run depends on its era (era_of), not only on its method.
     connection->peer_ = std::make_shared<Peer>(transport, std::move(peer_options));
     connection->session_ = std::make_shared<ClientSession>(connection->peer_);
     bind(*connection);
@@ -64,6 +113,8 @@ std::shared_ptr<Server::Connection> Server::connect(Transport& transport) {
     return connection;
 }
 
+// Every handler is registered ungated and asks era_of() itself: a modern request needs no
+// initialize, a legacy one does.
 void Server::bind(Connection& connection) {
     Peer& peer = *connection.peer_;
     std::shared_ptr<ClientSession> session = connection.session_;
@@ -71,12 +122,21 @@ void Server::bind(Connection& connection) {
     peer.on_request("initialize", [this, s](const json& params, Responder reply) {
         reply.result(on_initialize(*s, params));
     }, /*ungated=*/true);
-    peer.on_request("ping", [](const json&, Responder reply) { reply.result(json::object()); }, /*ungated=*/true);
-    peer.on_request("tools/list", [this](const json&, Responder reply) { reply.result(on_tools_list()); });
+    // ping is answered before initialize too (as before), but is no part of the modern revision.
+    peer.on_request("ping", [](const json& params, Responder reply) {
+        if (names_protocol_version(params)) throw RpcError(kMethodNotFound, "Method not found: ping (removed in 2026-07-28)");
+        reply.result(json::object());
+    }, /*ungated=*/true);
+    peer.on_request("tools/list", [this, s](const json& params, Responder reply) {
+        reply.result(on_tools_list(era_of(*s, params)));
+    }, true);
     peer.on_request("tools/call", [this, session](const json& params, Responder reply) {
-        on_tools_call(session, params, reply);
-    });
-    peer.on_request("logging/setLevel", [s](const json& params, Responder reply) {
+        on_tools_call(session, era_of(*session, params), params, reply);
+    }, true);
+    peer.on_request("logging/setLevel", [this, s](const json& params, Responder reply) {
+        if (names_protocol_version(params))
+            throw RpcError(kMethodNotFound, "Method not found: logging/setLevel (2026-07-28 sets the level per request)");
+        era_of(*s, params);
         int rank = params.is_object() && params.contains("level") && params["level"].is_string()
                        ? log_level_rank(params["level"].get<std::string>())
                        : -1;
@@ -86,8 +146,76 @@ void Server::bind(Connection& connection) {
                            "alert, emergency");
         s->set_log_level(rank);
         reply.result(json::object());
-    });
+    }, true);
     peer.on_notification("notifications/initialized", [s](const json&) { s->mark_ready(); });
+    bind_modern(connection);
+}
+
+// The methods only the modern revision has.
+void Server::bind_modern(Connection& connection) {
+    Peer& peer = *connection.peer_;
+    std::shared_ptr<ClientSession> session = connection.session_;
+    ClientSession* s = session.get();
+    peer.on_request("server/discover", [this, s](const json& params, Responder reply) {
+        if (!names_protocol_version(params))
+            throw RpcError(kInvalidParams, std::string("Invalid params: server/discover needs _meta[\"") +
+                                               kMetaProtocolVersion + "\"] and its client capabilities");
+        RequestEra era = era_of(*s, params);
+        reply.result(finish(era, on_discover()));
+    }, true);
+    peer.on_request("subscriptions/listen", [this, session](const json& params, Responder reply) {
+        on_listen(session, params, reply);
+    }, true);
+}
+
+// The era of one request, checked: a modern request must name a supported version (-32022) and
+// declare its capabilities (-32602); a legacy one needs an initialized connection.
+RequestEra Server::era_of(const ClientSession& session, const json& params) const {
+    const json* meta = meta_of(params);
+    if (!meta || !meta->contains(kMetaProtocolVersion)) {
+        if (!session.initialized())
+            throw RpcError(kInvalidRequest,
+                           "Invalid Request: the server is not initialized; send 'initialize' first (or, for protocol "
+                           "2026-07-28, name the version in the request's _meta)");
+        return RequestEra{};
+    }
+    const json& version = (*meta)[kMetaProtocolVersion];
+    if (!version.is_string() || version.get_ref<const std::string&>() != kModernProtocolVersion)
+        throw RpcError(kUnsupportedProtocolVersion, "Unsupported protocol version",
+                       json{{"supported", supported_versions()}, {"requested", version}});
+    RequestEra era;
+    era.modern = true;
+    auto caps = meta->find(kMetaClientCapabilities);
+    if (caps == meta->end() || !caps->is_object())
+        throw RpcError(kInvalidParams, std::string("Invalid params: _meta[\"") + kMetaClientCapabilities +
+                                           "\"] (an object) is required in protocol 2026-07-28");
+    era.capabilities = *caps;
+    if (auto level = meta->find(kMetaLogLevel); level != meta->end()) {
+        era.log_rank = level->is_string() ? log_level_rank(level->get<std::string>()) : -1;
+        if (era.log_rank < 0)
+            throw RpcError(kInvalidParams, std::string("Invalid params: _meta[\"") + kMetaLogLevel +
+                                               "\"] must be one of debug, info, notice, warning, error, critical, "
+                                               "alert, emergency");
+    }
+    return era;
+}
+
+// A modern result: resultType, and the server's identity in _meta.
+json Server::finish(const RequestEra& era, json result) const {
+    if (!era.modern || !result.is_object()) return result;
+    if (!result.contains("resultType")) result["resultType"] = "complete";
+    if (!result.contains("_meta") || !result["_meta"].is_object()) result["_meta"] = json::object();
+    result["_meta"][kMetaServerInfo] = json{{"name", options_.name}, {"title", options_.title}, {"version", options_.version}};
+    return result;
+}
+
+json Server::on_discover() const {
+    json result{{"supportedVersions", supported_versions()},
+                {"capabilities", {{"tools", {{"listChanged", true}}}, {"logging", json::object()}}},
+                {"ttlMs", options_.discover_ttl.count()},
+                {"cacheScope", "private"}};
+    if (!options_.instructions.empty()) result["instructions"] = options_.instructions;
+    return result;
 }
 
 json Server::on_initialize(ClientSession& session, const json& params) const {
@@ -110,15 +238,20 @@ json Server::on_initialize(ClientSession& session, const json& params) const {
     return result;
 }
 
-json Server::on_tools_list() const {
+json Server::on_tools_list(const RequestEra& era) const {
     json tools = json::array();
     for (const auto& def : registry_.list())
         if (def.exposed) tools.push_back(def.to_json());
-    return json{{"tools", std::move(tools)}};
+    json result{{"tools", std::move(tools)}};
+    if (era.modern) {
+        result["ttlMs"] = options_.tools_list_ttl.count();
+        result["cacheScope"] = "private";
+    }
+    return finish(era, std::move(result));
 }
 
-void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const json& raw_params,
-                           const Responder& reply) {
+void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era,
+                           const json& raw_params, const Responder& reply) {
     if (shutting_down_.load()) throw RpcError(kInternalError, "the server is shutting down");
     const json& params = params_or_empty(raw_params);
     auto name_it = params.find("name");
@@ -130,8 +263,9 @@ void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const 
     if (!arguments.is_object()) throw RpcError(kInvalidParams, "Invalid params: 'arguments' must be an object");
     if (!registry_.is_exposed(name)) throw RpcError(kInvalidParams, "Unknown tool: '" + name + "'");
 
-    CallContext context(reply.cancellation(), reply.id(), progress_token_of(params), session);
-    ToolReply answer{[reply](json result) { reply.result(std::move(result)); },
+    auto channel = std::make_shared<RequestChannel>(session, reply.stream(), era);
+    CallContext context(reply.cancellation(), reply.id(), progress_token_of(params), std::move(channel));
+    ToolReply answer{[this, reply, era](json result) { reply.result(finish(era, std::move(result))); },
                      [reply](int code, const std::string& message) { reply.error(code, message); }};
     registry_.dispatch(ToolCall(name, std::move(arguments), std::move(context), std::move(answer),
                                 [this](std::function<void()> work) { return run_blocking(std::move(work)); }));
@@ -149,6 +283,52 @@ bool Server::run_blocking(std::function<void()> work) {
     }
 }
 
+// subscriptions/listen: acknowledged at once (only what this server has: tool list changes),
+// then open until the client cancels it (or closes its stream) or the server shuts down.
+void Server::on_listen(const std::shared_ptr<ClientSession>& session, const json& params, const Responder& reply) {
+    RequestEra era = era_of(*session, params);
+    if (!era.modern) throw RpcError(kMethodNotFound, "Method not found: subscriptions/listen is part of protocol 2026-07-28");
+    if (shutting_down_.load()) throw RpcError(kInternalError, "the server is shutting down");
+    auto filter = params.find("notifications");
+    if (filter == params.end() || !filter->is_object())
+        throw RpcError(kInvalidParams, "Invalid params: subscriptions/listen needs a 'notifications' object");
+    json honoured = json::object();
+    if (filter->value("toolsListChanged", false) == true) honoured["toolsListChanged"] = true;
+    session->notify_on("notifications/subscriptions/acknowledged",
+                       json{{"notifications", honoured}, {"_meta", {{kMetaSubscriptionId, reply.id()}}}}, reply.stream());
+    // Kept even when it asked for nothing this server has: the stream stays open until the
+    // client ends it, and shutdown answers it.
+    std::lock_guard lock(mutex_);
+    std::erase_if(listeners_, [](const Listener& l) { return l.reply.answered() || l.reply.cancellation().cancelled(); });
+    listeners_.push_back(Listener{session, reply, honoured.contains("toolsListChanged")});
+}
+
+void Server::announce_to_listeners() {
+    std::vector<Listener> live;
+    {
+        std::lock_guard lock(mutex_);
+        std::erase_if(listeners_, [](const Listener& l) { return l.reply.answered() || l.reply.cancellation().cancelled(); });
+        live = listeners_;
+    }
+    for (auto& l : live)
+        if (auto session = l.session.lock(); session && l.tools)
+            session->notify_on("notifications/tools/list_changed", json{{"_meta", {{kMetaSubscriptionId, l.reply.id()}}}},
+                               l.reply.stream());
+}
+
+// At shutdown each open listen gets its closing result, before requests are cancelled.
+void Server::close_listeners() {
+    std::vector<Listener> open;
+    {
+        std::lock_guard lock(mutex_);
+        open.swap(listeners_);
+    }
+    for (auto& l : open)
+        l.reply.result(json{{"resultType", "complete"},
+                            {"_meta", {{kMetaSubscriptionId, l.reply.id()},
+                                       {kMetaServerInfo, {{"name", options_.name}, {"version", options_.version}}}}}});
+}
+
 // A downstream server registers its tools in bursts: one notification shortly after the first
 // change covers the burst.
 void Server::announce_tools_changed() {
@@ -158,6 +338,7 @@ void Server::announce_tools_changed() {
         if (shutting_down_.load()) return;
         for (auto& c : connections())
             if (c->session().ready()) c->peer().notify("notifications/tools/list_changed", nullptr);
+        announce_to_listeners();
     };
     bool posted = run_blocking([announce] {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -176,6 +357,7 @@ std::vector<std::shared_ptr<Server::Connection>> Server::connections() const {
 
 void Server::begin_shutdown() {
     shutting_down_ = true;
+    close_listeners();
     for (auto& c : connections()) c->peer().cancel_incoming("the server is shutting down");
 }
 

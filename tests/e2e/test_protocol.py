@@ -69,14 +69,15 @@ def test_ping_answers_an_empty_result(server):
         assert response == {"jsonrpc": "2.0", "id": request_id, "result": {}}
 
 
-def test_server_discover_before_initialize_is_refused_at_once(spawn):
-    # Claude Code sends this first and waits ~3 s if the server stays silent.
+def test_server_discover_without_its_meta_is_refused_at_once(spawn):
+    # Claude Code sends server/discover first and waits ~3 s if the server stays silent; with its
+    # 2026-07-28 _meta it is answered (test_modern_era.py), without it refused as invalid params.
     s = spawn()
     start = time.monotonic()
     response = s.request("server/discover", {}, id="discover-1", timeout=5)
     assert time.monotonic() - start < 1.0
     assert response["id"] == "discover-1"
-    assert error_code(response) == METHOD_NOT_FOUND
+    assert error_code(response) == INVALID_PARAMS
     assert s.proc.poll() is None
     # ...and the same process then initializes normally.
     assert s.initialize()["protocolVersion"] == LATEST_VERSION

@@ -224,9 +224,12 @@ TEST_F(ServerTest, InstructionsAndTitleInServerInfo) {
 }
 
 TEST_F(ServerTest, RequestsBeforeInitializeAreAnsweredAtOnce) {
-    // Unknown methods (Claude Code's server/discover probe) get "method not found".
-    json r = roundtrip(request(1, "server/discover", json::object()), 200ms);
+    // Unknown methods get "method not found"; server/discover (2026-07-28) without its _meta is
+    // an invalid modern request (test_http_eras.cpp covers it with its _meta).
+    json r = roundtrip(request(1, "no/such/method", json::object()), 200ms);
     EXPECT_EQ(error_code(r), jsonrpc::kMethodNotFound);
+    r = roundtrip(request(1, "server/discover", json::object()), 200ms);
+    EXPECT_EQ(error_code(r), jsonrpc::kInvalidParams);
     // Known methods: "not initialized".
     for (const char* method : {"tools/list", "tools/call", "logging/setLevel"}) {
         SCOPED_TRACE(method);

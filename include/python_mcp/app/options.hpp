@@ -34,7 +34,17 @@ struct Options {
     std::vector<std::filesystem::path> python_path;  // --python-path (repeatable): first on sys.path
     std::filesystem::path workdir;                   // --workdir: executions' working directory
     std::string dask_scheduler;                      // --dask-scheduler / PYTHON_MCP_DASK_SCHEDULER
+
+    // --http [HOST:]PORT: serve MCP over Streamable HTTP (at /mcp) instead of stdio.
+    bool http = false;
+    std::string http_host = "127.0.0.1";
+    unsigned http_port = 0;  // 0: any free port (printed to stderr at start)
+    std::string http_token;  // --http-token / PYTHON_MCP_HTTP_TOKEN; empty: generated at start
 };
+
+// "[HOST:]PORT" ("8080", "0.0.0.0:8080", "[::1]:8080") into host and port; an error message
+// when malformed.
+std::string parse_http_address(const std::string& text, std::string& host, unsigned& port);
 
 // Parses argv. Returns the options, or an exit code when the program should stop now
 // (--help, --version: 0; a bad option: 2, after printing the error to stderr).

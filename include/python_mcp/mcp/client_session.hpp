@@ -28,6 +28,8 @@ public:
     explicit ClientSession(std::weak_ptr<jsonrpc::Peer> peer) : peer_(std::move(peer)) {}
 
     void notify(const std::string& method, json params) override;
+    // A notification on one of the connection's streams (HTTP: the POST a request came in on).
+    void notify_on(const std::string& method, json params, jsonrpc::StreamId stream);
     bool wants_log(const std::string& level) const override;
     json client_capabilities() const override;
     // A request to this client. Refused (ClientRequestError) before notifications/initialized,

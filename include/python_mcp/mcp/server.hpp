@@ -1,8 +1,14 @@
 #pragma once
 // The MCP server's protocol core: the method table (initialize, ping, tools/list, tools/call,
-// logging/setLevel, notifications/initialized), version negotiation, and tool calls handed to
-// the registry as ToolCalls. Each connected client gets a Connection: its own Peer over its
-// transport and its own ClientSession (revision, capabilities, log level, in-flight requests).
+// logging/setLevel, notifications/initialized; server/discover and subscriptions/listen of the
+// modern revision), version negotiation, and tool calls handed to the registry as ToolCalls.
+// Each connected client gets a Connection: its own Peer over its transport and its own
+// ClientSession (revision, capabilities, log level, in-flight requests).
+//
+// Two eras on every connection: a request whose `_meta` names a protocol version is served
+// statelessly by the 2026-07-28 rules (its own capabilities and log level, `resultType` on every
+// result, no ping or logging/setLevel); any other request follows the legacy revision its
+// connection negotiated with initialize (and is refused before it).
 //
 // Threads: a connection's reading thread runs the handlers, which never wait on a tool: blocking
 // tool work goes to a growing pool of request threads shared by every connection. Answers,
@@ -26,12 +32,23 @@
 
 namespace pymcp::mcp {
 
+// How one request is served: the era its `_meta` chose and, for the modern era, what it declared.
+struct RequestEra {
+    bool modern = false;
+    json capabilities = json::object();
+    int log_rank = -1;  // modern: the request's logLevel; -1: no log messages for it
+};
+
 struct ServerOptions {
     std::string name = "python-mcp";
     std::string title = "Python (embedded CPython with persistent sessions)";
     std::string version = PYMCP_VERSION;
     std::string instructions;
     size_t max_request_threads = 512;
+    // Modern results' cache hints (ttlMs; cacheScope is "private": nothing is shared across
+    // authorisation contexts).
+    std::chrono::milliseconds discover_ttl{std::chrono::hours(1)};
+    std::chrono::milliseconds tools_list_ttl{std::chrono::minutes(1)};
     jsonrpc::ParseLimits parse_limits;
 };
 
@@ -42,9 +59,13 @@ public:
     public:
         jsonrpc::Peer& peer() { return *peer_; }
         ClientSession& session() { return *session_; }
+        // Keeps `owner` (the transport, for one that is shared-owned) alive as long as the
+        // connection: its Peer refers to the transport.
+        void hold(std::shared_ptr<void> owner) { owner_ = std::move(owner); }
 
     private:
         friend class Server;
+        std::shared_ptr<void> owner_;  // declared first: destroyed after the peer
         std::shared_ptr<jsonrpc::Peer> peer_;
         std::shared_ptr<ClientSession> session_;
     };
@@ -68,10 +89,17 @@ public:
 
 private:
     void bind(Connection& connection);
+    void bind_modern(Connection& connection);
+    RequestEra era_of(const ClientSession& session, const json& params) const;
+    json finish(const RequestEra& era, json result) const;
     json on_initialize(ClientSession& session, const json& params) const;
-    json on_tools_list() const;
-    void on_tools_call(const std::shared_ptr<ClientSession>& session, const json& params,
+    json on_discover() const;
+    json on_tools_list(const RequestEra& era) const;
+    void on_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era, const json& params,
                        const jsonrpc::Responder& reply);
+    void on_listen(const std::shared_ptr<ClientSession>& session, const json& params, const jsonrpc::Responder& reply);
+    void announce_to_listeners();
+    void close_listeners();
     bool run_blocking(std::function<void()> work);
     void announce_tools_changed();
     std::vector<std::shared_ptr<Connection>> connections() const;
@@ -82,8 +110,16 @@ private:
     std::atomic<bool> list_changed_pending_{false};
     std::atomic<bool> shutting_down_{false};
 
+    // An open subscriptions/listen: answered only when the server ends it (shutdown).
+    struct Listener {
+        std::weak_ptr<ClientSession> session;
+        jsonrpc::Responder reply;
+        bool tools = false;  // toolsListChanged was asked for
+    };
+
     mutable std::mutex mutex_;
     std::vector<std::weak_ptr<Connection>> connections_;  // GUARDED_BY(mutex_)
+    std::vector<Listener> listeners_;                     // GUARDED_BY(mutex_)
 
     ElasticPool pool_;  // last: its threads join before the members above go away
 };
