@@ -127,9 +127,9 @@ private:
         ++i_;
         return true;
     }
-    // A string's raw text between its quotes; `out` gets it unescaped only when it has no escapes
-    // (keys we look for have none; an id with escapes is re-parsed below).
+    // A whole string token; `out`, when given, gets its value (escapes such as "\u0069d" decoded).
     bool read_string(std::string* out) {
+        size_t quote = i_;
         if (!eat('"')) return false;
         size_t start = i_;
         bool escaped = false;
@@ -138,9 +138,18 @@ private:
                 escaped = true;
                 ++i_;
             } else if (s_[i_] == '"') {
-                if (out) *out = escaped ? std::string() : std::string(s_.substr(start, i_ - start));
                 ++i_;
-                return true;
+                if (!out) return true;
+                if (!escaped) {
+                    *out = std::string(s_.substr(start, i_ - 1 - start));
+                    return true;
+                }
+                try {
+                    *out = parse_json(s_.substr(quote, i_ - quote), 1).get<std::string>();
+                    return true;
+                } catch (const std::exception&) {
+                    return false;  // a malformed escape: not JSON
+                }
             }
         }
         return false;
