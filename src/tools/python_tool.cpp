@@ -348,20 +348,7 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
         auto r = scripts_.load(require_string(input, "filename", "for load_script"));
         return mcp::tool_result(r["code"].get<std::string>(), r);
     }
-    if (op == "list_scripts") {
-        auto r = scripts_.list();
-        std::string text = std::to_string(r["count"].get<size_t>()) + " script(s) in " + r["directory"].get<std::string>();
-        for (const auto& s : r["scripts"])
-            text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes\t" +
-                    s["modified"].get<std::string>();
-        if (r.contains("shipped")) {
-            text += "\n" + std::to_string(r["shipped_count"].get<size_t>()) + " shipped script(s), read-only, in " +
-                    r["shipped_directory"].get<std::string>();
-            for (const auto& s : r["shipped"])
-                text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes";
-        }
-        return mcp::tool_result(text, r);
-    }
+    if (op == "list_scripts") return list_scripts();
     if (op == "delete_script") {
         auto r = scripts_.remove(require_string(input, "filename", "for delete_script"));
         return mcp::tool_result("Deleted " + r["filename"].get<std::string>(), r);
@@ -376,6 +363,21 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
     }
     if (op == "read_output") return read_output(input);
     return list_sessions();
+}
+
+json PythonTool::list_scripts() {
+    auto r = scripts_.list();
+    std::string text = std::to_string(r["count"].get<size_t>()) + " script(s) in " + r["directory"].get<std::string>();
+    for (const auto& s : r["scripts"])
+        text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes\t" +
+                s["modified"].get<std::string>();
+    if (r.contains("shipped")) {
+        text += "\n" + std::to_string(r["shipped_count"].get<size_t>()) + " shipped script(s), read-only, in " +
+                r["shipped_directory"].get<std::string>();
+        for (const auto& s : r["shipped"])
+            text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes";
+    }
+    return mcp::tool_result(text, r);
 }
 
 json PythonTool::list_sessions() {

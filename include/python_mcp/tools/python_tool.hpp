@@ -60,6 +60,7 @@ private:
     static mcp::json format(const engine::ExecRequest& request, engine::ExecOutcome outcome, const std::string& note);
     mcp::json read_output(const mcp::json& input);
     mcp::json list_sessions();
+    mcp::json list_scripts();
     mcp::json execute(const mcp::json& input, const std::string& code, const std::string& filename,
                       mcp::CallContext& context);
     std::string summarize_tools(const mcp::ToolRegistry& registry) const;
