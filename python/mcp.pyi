@@ -49,6 +49,13 @@ def call(name: str, params: Optional[dict[str, Any]] = None) -> CallResult:
     Raises TypeError / ValueError (naming the path) for values that are not JSON.
     """
 
+def progress(done: float, total: Optional[float] = None, message: Optional[str] = None) -> None:
+    """Reports progress to the client that called the python tool (notifications/progress), when
+    its request carried a progressToken; does nothing otherwise. Values are kept strictly
+    increasing: a value not above the last one sent goes out just above it (its message is not
+    lost). Printed output shares the same value (see docs/python-api.md). Raises RuntimeError
+    outside an execution (a thread not started from the code), ValueError for NaN/infinity."""
+
 def list_tools(server: Optional[str] = None) -> list[ToolInfo]:
     """Every tool code can call (only `server`'s when given), with description and input schema."""
 

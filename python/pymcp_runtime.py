@@ -647,8 +647,9 @@ def _execute(ex, body, expr, is_async, namespace):
 
 
 def run(ex, code, namespace, filename):
-    """Runs one cell for execution `ex`. Returns (status, result_repr, error) where status is
-    'ok', 'error' or 'interrupted' and error is (type, message, traceback) or None."""
+    """Runs one cell for execution `ex` and reports how it ended on `ex` itself, once:
+    ex.set_ok(repr of the trailing expression or None), or ex.set_error(type, message,
+    traceback, interrupted). Returns None; the C++ side reads the report (CellResult)."""
     install()
     token = current.set(ex)
     script = not filename.startswith("<")
@@ -669,17 +670,18 @@ def run(ex, code, namespace, filename):
                 result = _text(result)
             if expr is not None and value is not None:
                 namespace["_"] = value
-            return ("ok", result, None)
+            ex.set_ok(result)
         except _pymcp.ExecutionInterrupted as e:
-            return ("interrupted", None, (ex.interrupt_reason() or "interrupted", _text(str(e)), _user_traceback(e)))
+            ex.set_error(ex.interrupt_reason() or "interrupted", _text(str(e)), _user_traceback(e), True)
         except SystemExit as e:
             code_ = e.code
             msg = "SystemExit" if code_ is None else f"SystemExit: {code_}"
-            return ("error", None, ("SystemExit", _text(str(code_)) if code_ is not None else "", _text(msg + "\n")))
+            ex.set_error("SystemExit", _text(str(code_)) if code_ is not None else "", _text(msg + "\n"))
         except BaseException as e:  # noqa: BLE001 - everything user code raises is reported
             if ex.interrupted():
-                return ("interrupted", None, (ex.interrupt_reason(), _text(str(e)), _user_traceback(e)))
-            return ("error", None, (type(e).__name__, _text(str(e)), _user_traceback(e)))
+                ex.set_error(ex.interrupt_reason(), _text(str(e)), _user_traceback(e), True)
+            else:
+                ex.set_error(type(e).__name__, _text(str(e)), _user_traceback(e))
     finally:
         if script and owner is not None:
             if saved_file is _MISSING:

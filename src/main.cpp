@@ -34,7 +34,7 @@
 #include "python_mcp/jsonrpc/http_transport.hpp"
 #include "python_mcp/jsonrpc/stdio_transport.hpp"
 #include "python_mcp/mcp/server.hpp"
-#include "python_mcp/python/deferred_engine.hpp"
+#include "python_mcp/engine/deferred_engine.hpp"
 #include "python_mcp/python/fd_capture.hpp"
 #include "python_mcp/python/interpreter.hpp"
 #include "python_mcp/python/python_environment.hpp"
@@ -99,7 +99,7 @@ struct Services {
     explicit Services(const pymcp::app::Options& opt);
 
     pymcp::mcp::ToolRegistry registry;
-    pymcp::python::DeferredEngine engine;
+    pymcp::engine::DeferredEngine engine;
     pymcp::tools::ScriptStore scripts;
     std::unique_ptr<pymcp::tools::PythonTool> python_tool;
     std::unique_ptr<pymcp::tools::SqliteTool> sqlite_tool;
@@ -277,7 +277,7 @@ void start_python(const pymcp::app::Options& opt, const pymcp::python::PythonEnv
         python::EngineOptions engine_options;
         engine_options.max_sessions = opt.max_sessions;
         engine_options.session_ttl = opt.session_ttl;
-        session_engine = std::make_unique<python::SessionEngine>(engine_options, services.registry);
+        session_engine = std::make_unique<python::SessionEngine>(engine_options);
         apply_memory_limit(opt);
         services.engine.ready(*session_engine);
         spdlog::debug("Python ready {:.1f} ms after start",

@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cmath>
+#include <optional>
 
 #include "python_mcp/bridge/bridge.hpp"
 #include "python_mcp/python/py_json.hpp"
@@ -12,11 +14,11 @@
 namespace py = pybind11;
 using pymcp::json;
 using pymcp::python::Execution;
+using pymcp::engine::ExecError;
 
 namespace pymcp::bridge {
 namespace {
 
-mcp::ToolRegistry* g_registry = nullptr;
 PyObject* g_interrupted = nullptr;  // _pymcp.ExecutionInterrupted
 PyObject* g_tool_error = nullptr;   // mcp.ToolError
 PyObject* g_current = nullptr;      // the runtime's ContextVar
@@ -35,6 +37,17 @@ std::shared_ptr<Execution> current_execution() {
     } catch (const py::cast_error&) {
         return nullptr;
     }
+}
+
+// The execution whose code (or a thread it started) is calling, or a RuntimeError naming `what`:
+// the host that serves the call is the execution's own, so there is nobody to ask without one.
+std::shared_ptr<Execution> require_execution(const char* what) {
+    auto execution = current_execution();
+    if (!execution)
+        throw std::runtime_error(std::string(what) +
+                                 " is only available to code the python tool runs (and threads it started): this "
+                                 "thread has no execution in its context");
+    return execution;
 }
 
 [[noreturn]] void raise_tool_error(const std::string& message, const json& result) {
@@ -57,20 +70,19 @@ std::string error_text(const json& result) {
 }
 
 py::object call_tool(const std::string& name, py::object params) {
-    if (!g_registry) throw std::runtime_error("mcp.call is not available: no tool registry");
+    auto execution = require_execution("mcp.call");
     json arguments = params.is_none() ? json::object() : python::py_to_json(params, "params");
     if (!arguments.is_object())
         throw py::type_error("mcp.call(name, params): params must be a dict, not " +
                              std::string(Py_TYPE(params.ptr())->tp_name));
-    auto execution = current_execution();
-    mcp::CallContext context = execution ? execution->nested_context() : mcp::CallContext{};
     json result;
     std::string failure;
     auto start = std::chrono::steady_clock::now();
     {
         py::gil_scoped_release nogil;
         try {
-            result = g_registry->call(name, arguments, context);
+            result = execution->host().call_tool(name, std::move(arguments), execution->caller_session(),
+                                                 execution->token());
         } catch (const std::exception& e) {
             failure = e.what();
         }
@@ -81,13 +93,11 @@ py::object call_tool(const std::string& name, py::object params) {
         if (auto it = result.find("isError"); it != result.end()) flag = &*it;
     const bool tool_failed = flag && flag->is_boolean() && flag->get<bool>();
     bool is_error = !failure.empty() || tool_failed;
-    if (execution) {
-        execution->record_call({name, ms, is_error});
-        if (execution->interrupted()) {
-            PyErr_SetString(g_interrupted,
-                            ("interrupted while calling tool '" + Execution::bounded_tool_name(name) + "'").c_str());
-            throw py::error_already_set();
-        }
+    execution->record_call({name, ms, is_error});
+    if (execution->interrupted()) {
+        PyErr_SetString(g_interrupted,
+                        ("interrupted while calling tool '" + Execution::bounded_tool_name(name) + "'").c_str());
+        throw py::error_already_set();
     }
     if (!failure.empty()) raise_tool_error(failure, nullptr);
     if (tool_failed) raise_tool_error(error_text(result), result);
@@ -156,53 +166,68 @@ PyMethodDef g_call_def = {
     "{'input': {...}} form) and returns its result as a dict. Raises mcp.ToolError when the "
     "tool fails, is unknown, or the params are invalid."};
 
-// A downstream server still starting has no tools in the registry yet: the registry's miss
-// handler waits for it (bounded, and cut short by an interrupt). Returns why the server cannot
-// be had (it failed to start, is disabled...), or "" when it may be there now.
+// A downstream server still starting has no tools in the registry yet: the host waits for it
+// (bounded, and cut short by an interrupt). Returns why the server cannot be had (it failed to
+// start, is disabled...), or "" when it may be there now.
 std::string wait_for_server(const std::string& server) {
-    if (!g_registry || server.empty()) return {};
-    auto execution = current_execution();
-    CancellationToken token = execution ? execution->token() : CancellationToken{};
+    auto execution = require_execution("mcp._wait_for_server");
+    if (server.empty()) return {};
     py::gil_scoped_release nogil;
-    try {
-        g_registry->resolve(server + ".\x01", token);
-    } catch (const mcp::UnknownToolError& e) {
-        // "Unknown tool: '<server>.\x01': <reason>": only the reason means anything here.
-        std::string what = e.what();
-        auto colon = what.find("': ");
-        return colon == std::string::npos ? what : what.substr(colon + 3);
-    }
-    return {};
+    return execution->host().wait_for_server(server, execution->token());
 }
 
-bool has_server_tools(const std::string& server) {
-    for (const auto& def : g_registry->list())
-        if (def.meta.is_object() && def.meta.value("server", "") == server) return true;
+json host_tools(Execution& execution) {
+    py::gil_scoped_release nogil;
+    return execution.host().list_tools();
+}
+
+std::string meta_text(const json& tool, const char* key) {
+    auto meta = tool.find("_meta");
+    if (meta == tool.end() || !meta->is_object()) return {};
+    auto it = meta->find(key);
+    return it != meta->end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool has_server_tools(const json& tools, const std::string& server) {
+    for (const auto& t : tools)
+        if (meta_text(t, "server") == server) return true;
     return false;
 }
 
 py::list list_tools(py::object server) {
-    if (!g_registry) return py::list();
+    auto execution = require_execution("mcp.list_tools");
     std::string wanted = server.is_none() ? std::string() : server.cast<std::string>();
-    if (!wanted.empty() && !has_server_tools(wanted)) wait_for_server(wanted);
+    json tools = host_tools(*execution);
+    if (!wanted.empty() && !has_server_tools(tools, wanted)) {
+        wait_for_server(wanted);
+        tools = host_tools(*execution);
+    }
     py::list out;
-    for (const auto& def : g_registry->list()) {
-        std::string srv, tool;
-        if (def.meta.is_object()) {
-            srv = def.meta.value("server", "");
-            tool = def.meta.value("tool", "");
-        }
+    for (const auto& t : tools) {
+        std::string srv = meta_text(t, "server"), tool = meta_text(t, "tool");
         if (!wanted.empty() && srv != wanted) continue;
+        std::string name = t.value("name", "");
         py::dict d;
-        d["name"] = def.name;
-        d["description"] = def.description;
-        d["input_schema"] = python::json_to_py(def.input_schema);
-        if (!def.output_schema.is_null()) d["output_schema"] = python::json_to_py(def.output_schema);
+        d["name"] = name;
+        d["description"] = t.value("description", "");
+        d["input_schema"] = python::json_to_py(t.value("inputSchema", json::object()));
+        if (auto o = t.find("outputSchema"); o != t.end()) d["output_schema"] = python::json_to_py(*o);
         d["server"] = srv.empty() ? py::object(py::none()) : py::object(py::str(srv));
-        d["tool"] = tool.empty() ? py::object(py::str(def.name)) : py::object(py::str(tool));
+        d["tool"] = py::str(tool.empty() ? name : tool);
         out.append(std::move(d));
     }
     return out;
+}
+
+// mcp.progress(done, total=None, message=None): notifications/progress for the tools/call that
+// runs this code (when it carried a progressToken). The GIL is released: sending may wait for
+// the client.
+void progress(double done, std::optional<double> total, std::optional<std::string> message) {
+    auto execution = require_execution("mcp.progress");
+    if (!std::isfinite(done) || (total && !std::isfinite(*total)))
+        throw py::value_error("mcp.progress(done, total): numbers must be finite");
+    py::gil_scoped_release nogil;
+    execution->host().progress(done, total, message.value_or(""));
 }
 
 // Execution.write(stream, text): text as UTF-8. A str UTF-8 cannot encode (a lone surrogate, as
@@ -231,8 +256,6 @@ void forget_session_cells(const std::string& session_id) {
         // Only source lines for tracebacks are at stake: never worth failing a clear_session.
     }
 }
-
-void set_registry(mcp::ToolRegistry* registry) { g_registry = registry; }
 
 PyObject* execution_interrupted_type() { return g_interrupted; }
 
@@ -282,6 +305,14 @@ PYBIND11_EMBEDDED_MODULE(_pymcp, m) {
                  }
              })
         .def("interrupted", &Execution::interrupted)
+        // The cell's result, reported once by the runtime (pymcp_runtime.run).
+        .def("set_ok", &Execution::set_ok, py::arg("value"))
+        .def(
+            "set_error",
+            [](Execution& e, std::string type, std::string message, std::string traceback, bool interrupted) {
+                e.set_error(ExecError{std::move(type), std::move(message), std::move(traceback)}, interrupted);
+            },
+            py::arg("type"), py::arg("message"), py::arg("traceback"), py::arg("interrupted") = false)
         .def("set_in_user_code", &Execution::set_in_user_code)
         .def("interrupt_reason", &Execution::interrupt_reason)
         .def_property_readonly("session_id", &Execution::session_id)
@@ -298,6 +329,7 @@ PYBIND11_EMBEDDED_MODULE(mcp, m) {
         "Call MCP tools from Python.\n\n"
         "mcp.call(name, params) -> result dict {content, structuredContent, isError}\n"
         "mcp.list_tools(server=None) -> [{name, description, input_schema, server, tool}]\n"
+        "mcp.progress(done, total=None, message=None): progress to the client\n"
         "mcp.search_tools(query) -> [{name, server, description}]\n"
         "mcp.<server>.<tool>(**arguments) -> the unwrapped result\n"
         "mcp.ToolError: raised when a tool fails; .result holds the whole result.";
@@ -310,6 +342,11 @@ PYBIND11_EMBEDDED_MODULE(mcp, m) {
     m.def("_wait_for_server", &pymcp::bridge::wait_for_server, py::arg("server"),
           "Waits (bounded) for a configured downstream server that is still starting; returns why "
           "it cannot be had, or \"\" when it may be there now.");
+    m.def("progress", &pymcp::bridge::progress, py::arg("done"), py::arg("total") = py::none(),
+          py::arg("message") = py::none(),
+          "Reports progress to the client that called the python tool (notifications/progress, when "
+          "its request asked for progress): done, optionally of total, with a message. Values are "
+          "kept strictly increasing.");
     m.def("list_tools", &pymcp::bridge::list_tools, py::arg("server") = py::none(),
           "Every tool code can call, with its description and input schema; only one server's "
           "with server='name'.");

@@ -5,14 +5,38 @@
 
 namespace pymcp::python {
 
-Execution::Execution(std::string session_id, bool persistent, size_t max_output, const mcp::CallContext& request)
+Execution::Execution(std::string session_id, bool persistent, size_t max_output,
+                     std::shared_ptr<engine::ExecutionHost> host, std::shared_ptr<BackgroundOutputStore> background)
     : session_id_(std::move(session_id)),
       persistent_(persistent),
       caller_session_(persistent ? session_id_ : std::string("\x01transient")),
+      max_output_(max_output),
       out_(max_output),
       err_(max_output),
-      request_(request),
+      host_(std::move(host)),
+      background_(std::move(background)),
       token_(cancel_.token()) {}
+
+bool Execution::write(int stream, std::string_view text) {
+    if ((stream == 0 ? out_ : err_).write(text)) {
+        host_->output(stream == 0 ? engine::OutputStream::Stdout : engine::OutputStream::Stderr, text);
+        return true;
+    }
+    // The run has ended: a thread it started is still printing.
+    return background_ && background_->write(session_id_, max_output_, stream, text);
+}
+
+void Execution::set_ok(std::optional<std::string> value) {
+    cell_.status = CellResult::Status::Ok;
+    cell_.value = std::move(value);
+    cell_.error.reset();
+}
+
+void Execution::set_error(engine::ExecError error, bool interrupted) {
+    cell_.status = interrupted ? CellResult::Status::Interrupted : CellResult::Status::Error;
+    cell_.value.reset();
+    cell_.error = std::move(error);
+}
 
 void Execution::interrupt(Interrupt why) {
     Interrupt none = Interrupt::None;
@@ -43,7 +67,7 @@ std::string Execution::bounded_tool_name(const std::string& name) {
     return name.substr(0, cut) + "... [" + std::to_string(name.size() - cut) + " more bytes]";
 }
 
-void Execution::record_call(mcp::NestedCallRecord record) {
+void Execution::record_call(engine::NestedCallRecord record) {
     record.tool = bounded_tool_name(record.tool);
     std::lock_guard lock(calls_mutex_);
     if (calls_.size() < kLoggedCalls) {
@@ -55,18 +79,18 @@ void Execution::record_call(mcp::NestedCallRecord record) {
         it = std::find_if(omitted_.begin(), omitted_.end(), [](const auto& t) { return t.tool == kOtherTools; });
     if (it == omitted_.end())
         it = omitted_.insert(omitted_.end(),
-                             mcp::NestedCallTally{omitted_.size() < kMaxTallies ? record.tool : kOtherTools});
+                             engine::NestedCallTally{omitted_.size() < kMaxTallies ? record.tool : kOtherTools});
     ++it->calls;
     if (record.is_error) ++it->errors;
     it->total_ms += record.duration_ms;
 }
 
-std::vector<mcp::NestedCallRecord> Execution::take_calls() {
+std::vector<engine::NestedCallRecord> Execution::take_calls() {
     std::lock_guard lock(calls_mutex_);
     return std::move(calls_);
 }
 
-std::vector<mcp::NestedCallTally> Execution::take_omitted_calls() {
+std::vector<engine::NestedCallTally> Execution::take_omitted_calls() {
     std::lock_guard lock(calls_mutex_);
     return std::move(omitted_);
 }

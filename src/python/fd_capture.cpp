@@ -80,7 +80,7 @@ void FdCapture::repair_standard_fds_locked() {
     }
 }
 
-uint64_t FdCapture::begin(OutputBuffer* out, OutputBuffer* err) {
+uint64_t FdCapture::begin(Execution* execution) {
     std::lock_guard lock(mutex_);
     // No repair here: end() repairs after every execution, which is where code changes fds (a
     // thread left running that closes one later is repaired after the next execution).
@@ -88,7 +88,7 @@ uint64_t FdCapture::begin(OutputBuffer* out, OutputBuffer* err) {
     bool overlapped = !active_.empty();
     for (auto& a : active_) a.overlapped = true;
     uint64_t token = next_token_++;
-    active_.push_back({token, out, err, overlapped});
+    active_.push_back({token, execution, overlapped});
     return token;
 }
 
@@ -102,8 +102,8 @@ void FdCapture::end(uint64_t token) {
 
 void FdCapture::route_locked(int stream, const char* data, size_t n) {
     if (active_.size() == 1 && !active_[0].overlapped) {
-        OutputBuffer* target = stream == 0 ? active_[0].out : active_[0].err;
-        if (target && target->write(std::string_view(data, n))) return;
+        Execution* target = active_[0].execution;
+        if (target && target->write(stream, std::string_view(data, n))) return;
     }
     to_log(data, n);
 }

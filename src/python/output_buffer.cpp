@@ -51,9 +51,14 @@ void OutputBuffer::close() {
     closed_ = true;
 }
 
-StreamText OutputBuffer::snapshot() const {
+size_t OutputBuffer::total_bytes() const {
     std::lock_guard lock(mutex_);
-    StreamText out;
+    return total_;
+}
+
+engine::StreamText OutputBuffer::snapshot() const {
+    std::lock_guard lock(mutex_);
+    engine::StreamText out;
     out.total_bytes = total_;
     std::string tail = tail_.substr(tail_pos_) + tail_.substr(0, tail_pos_);
     size_t kept = head_.size() + tail.size();

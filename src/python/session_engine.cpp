@@ -25,7 +25,33 @@ using Clock = std::chrono::steady_clock;
 
 namespace pymcp::python {
 
+using engine::ExecError;
+using engine::ExecOutcome;
+using engine::ExecRequest;
+using engine::SessionInfo;
+using engine::EngineError;
+
 namespace {
+
+// The host of an execution submitted without one: it refuses tool calls and drops the rest.
+class NoHost final : public engine::ExecutionHost {
+public:
+    pymcp::json call_tool(const std::string& name, pymcp::json, const std::string&, const CancellationToken&) override {
+        throw engine::HostError("cannot call tool '" + name + "': this execution was started without a host");
+    }
+    pymcp::json list_tools() override { return pymcp::json::array(); }
+    std::string wait_for_server(const std::string&, const CancellationToken&) override { return {}; }
+};
+
+// Counts the jobs inside run_job: a job that starts while another runs shares the GIL with it.
+struct Executing {
+    std::atomic<int>& count;
+    const bool shared;  // another job was running when this one started
+    explicit Executing(std::atomic<int>& n) : count(n), shared(n.fetch_add(1) > 0) {}
+    ~Executing() { count.fetch_sub(1); }
+    Executing(const Executing&) = delete;
+    Executing& operator=(const Executing&) = delete;
+};
 
 // A py::object that takes the GIL to die, wherever its owner is destroyed.
 struct GilObject {
@@ -273,13 +299,12 @@ struct RuntimeFns {
 RuntimeFns* g_fns = nullptr;
 }  // namespace
 
-SessionEngine::SessionEngine(EngineOptions options, mcp::ToolRegistry& registry)
+SessionEngine::SessionEngine(EngineOptions options)
     : options_(options),
       interrupter_((save_server_signals(), watch_for_fork(), std::make_unique<Interrupter>())),
       timer_(std::make_unique<DeadlineTimer>()) {
     {
         py::gil_scoped_acquire gil;
-        bridge::set_registry(&registry);
         bridge::attach_runtime();
         if (!g_fns) {
             py::module_ rt = py::module_::import("_pymcp_runtime");
@@ -423,19 +448,30 @@ void SessionEngine::trim_if_idle() {
     }
 }
 
+// How the cell's run itself failed, beyond what the runtime reported: an interrupt that escaped
+// the runtime's own handlers, or an error of the runtime.
+struct SessionEngine::RunFailure {
+    bool escaped_interrupt = false;
+    std::string internal_error;
+};
+
 void SessionEngine::run_job(Session& session, Job& job) {
-    Execution& ex = *job.execution;
-    ExecOutcome& out = job.outcome;
-    struct Executing {
-        std::atomic<int>& count;
-        const bool shared;  // another job was running when this one started
-        explicit Executing(std::atomic<int>& n) : count(n), shared(n.fetch_add(1) > 0) {}
-        ~Executing() { count.fetch_sub(1); }
-    } executing(executing_);
+    Executing executing(executing_);
     GilPriority::Waiting waiting(GilPriority::instance(), executing.shared);
     py::gil_scoped_acquire gil;
     waiting.done();
     auto started = Clock::now();
+    if (!claim_start(session, job, started)) return;
+    py::object ns = session_namespace(session);
+    run_cell(job, ns);
+    job.outcome.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    finish_outcome(session, job, ns);
+}
+
+// Decides, under the job's mutex, that it runs now: not when it was cancelled or timed out while
+// it waited in the queue (then the outcome says so and it never runs).
+bool SessionEngine::claim_start(Session& session, Job& job, Clock::time_point started) {
+    Execution& ex = *job.execution;
     bool run;
     {
         std::lock_guard lock(job.mutex);
@@ -443,43 +479,45 @@ void SessionEngine::run_job(Session& session, Job& job) {
         job.started = run;
         if (run) job.started_at = started;
     }
-    if (!run) {  // cancelled or timed out while it waited in the queue
-        out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut
-                                                                          : ExecOutcome::Status::Cancelled;
-        if (out.status == ExecOutcome::Status::TimedOut)
-            out.error = ExecError{"TimeoutError", "session '" + session.id +
-                                      "' was busy until the time-out passed; the code did not run", ""};
-        return;
-    }
-    if (session.persistent && !session.globals.object)
-        session.globals.object = new py::object(g_fns->new_namespace());
-    py::object ns = session.persistent ? *session.globals.object : g_fns->new_namespace();
+    if (run) return true;
+    ExecOutcome& out = job.outcome;
+    out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut
+                                                                      : ExecOutcome::Status::Cancelled;
+    if (out.status == ExecOutcome::Status::TimedOut)
+        out.error = ExecError{"TimeoutError", "session '" + session.id + "' was busy until the time-out passed; the code did not run",
+                              ""};
+    return false;
+}
+
+py::object SessionEngine::session_namespace(Session& session) {
+    if (!session.persistent) return g_fns->new_namespace();
+    if (!session.globals.object) session.globals.object = new py::object(g_fns->new_namespace());
+    return *session.globals.object;
+}
+
+// Runs the cell with fd capture on, then puts the thread and the process back in order: no late
+// interrupt left pending, the server's signal handlers restored, the output closed (later
+// writes of the code's threads go to the background store).
+void SessionEngine::run_cell(Job& job, py::object& ns) {
+    Execution& ex = *job.execution;
     FdCapture* capture = FdCapture::instance();
-    uint64_t capture_token = capture ? capture->begin(&ex.out(), &ex.err()) : 0;
+    uint64_t capture_token = capture ? capture->begin(&ex) : 0;
     job.thread_id = PyThread_get_thread_ident();
     job.thread_state = PyThreadState_Get();
     job.running = true;
-    py::object result;
-    bool escaped_interrupt = false;
-    std::string internal_error;
+    RunFailure failure;
     try {
         std::string filename = job.request.filename.empty() ? "<python-input>" : job.request.filename;
-        result = g_fns->run(bridge::wrap_execution(job.execution), job.request.code, ns, filename);
+        g_fns->run(bridge::wrap_execution(job.execution), job.request.code, ns, filename);
     } catch (py::error_already_set& e) {
-        if (e.matches(bridge::execution_interrupted_type())) escaped_interrupt = true;
-        else internal_error = e.what();
+        if (e.matches(bridge::execution_interrupted_type())) failure.escaped_interrupt = true;
+        else failure.internal_error = e.what();
     }
-    if (g_in_forked_child.load(std::memory_order_relaxed)) {
-        // A child made by os.fork() that did not exit came back here: it must not live on as a
-        // headless copy of the server (its threads are gone, its locks may be held forever).
-        // It exits like a script that ran to its end.
-        bool ok = false;
-        try {
-            ok = result && result.cast<py::tuple>()[0].cast<std::string>() == "ok";
-        } catch (...) {
-        }
-        ::_exit(ok ? 0 : 1);
-    }
+    // A child made by os.fork() that did not exit came back here: it must not live on as a
+    // headless copy of the server (its threads are gone, its locks may be held forever). It
+    // exits like a script that ran to its end.
+    if (g_in_forked_child.load(std::memory_order_relaxed))
+        ::_exit(ex.cell_result().status == CellResult::Status::Ok ? 0 : 1);
     job.running = false;
     job.thread_state = nullptr;
     // An interrupt posted just as the code finished must not hit whatever this thread runs next.
@@ -490,52 +528,54 @@ void SessionEngine::run_job(Session& session, Job& job) {
                        "installed were removed.\n");
     if (capture) capture->end(capture_token);
     ex.close_output();
-    out.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    read_cell_result(job, failure);
+}
 
-    std::string status = "error";
-    if (escaped_interrupt) {
-        status = "interrupted";
+// The runtime's report (CellResult), or the failure around it, as the outcome's status, result
+// and error. A time-out or cancellation gets its own wording whatever the code was doing.
+void SessionEngine::read_cell_result(Job& job, const RunFailure& failure) {
+    Execution& ex = *job.execution;
+    ExecOutcome& out = job.outcome;
+    const CellResult& cell = ex.cell_result();
+    auto status = cell.status;
+    if (failure.escaped_interrupt) {
+        status = CellResult::Status::Interrupted;
         out.error = ExecError{ex.interrupt_reason(), "interrupted", ""};
-    } else if (!internal_error.empty()) {
-        out.error = ExecError{"InternalError", internal_error, ""};
+    } else if (!failure.internal_error.empty() || status == CellResult::Status::None) {
+        status = CellResult::Status::Error;
+        out.error = ExecError{"InternalError",
+                              failure.internal_error.empty() ? "the runtime reported no result" : failure.internal_error, ""};
     } else {
-        try {
-            auto tuple = result.cast<py::tuple>();
-            status = tuple[0].cast<std::string>();
-            if (!tuple[1].is_none()) {
-                // A huge repr is cut like output: head and tail, within max_output.
-                OutputBuffer value(job.request.max_output);
-                value.write(tuple[1].cast<std::string>());
-                StreamText kept = value.snapshot();
-                out.result = std::move(kept.text);
-                out.result_cut_bytes = kept.cut_bytes;
-            }
-            if (!tuple[2].is_none()) {
-                auto err = tuple[2].cast<py::tuple>();
-                out.error = ExecError{err[0].cast<std::string>(), err[1].cast<std::string>(), err[2].cast<std::string>()};
-            }
-        } catch (const std::exception& e) {
-            out.error = ExecError{"InternalError", e.what(), ""};
+        out.error = cell.error;
+        if (cell.value) {
+            // A huge repr is cut like output: head and tail, within max_output.
+            OutputBuffer value(job.request.max_output);
+            value.write(*cell.value);
+            engine::StreamText kept = value.snapshot();
+            out.result = std::move(kept.text);
+            out.result_cut_bytes = kept.cut_bytes;
         }
     }
-    if (status == "ok") {
+    if (status == CellResult::Status::Ok) {
         out.status = ExecOutcome::Status::Ok;
-    } else if (status == "interrupted" || ex.interrupted()) {
-        out.status = ex.interrupt_kind() == Execution::Interrupt::Timeout ? ExecOutcome::Status::TimedOut
-                                                                          : ExecOutcome::Status::Cancelled;
-        if (out.error) {
-            if (out.status == ExecOutcome::Status::TimedOut) {
-                out.error->type = "TimeoutError";
-                out.error->message = "the code ran past its timeout of " + seconds_text(job.request.timeout) +
-                                     " s and was interrupted";
-            } else {
-                out.error->type = "Cancelled";
-                out.error->message = "the execution was cancelled";
-            }
-        }
-    } else {
-        out.status = ExecOutcome::Status::Error;
+        return;
     }
+    if (status != CellResult::Status::Interrupted && !ex.interrupted()) {
+        out.status = ExecOutcome::Status::Error;
+        return;
+    }
+    const bool timed_out = ex.interrupt_kind() == Execution::Interrupt::Timeout;
+    out.status = timed_out ? ExecOutcome::Status::TimedOut : ExecOutcome::Status::Cancelled;
+    if (!out.error) return;
+    out.error->type = timed_out ? "TimeoutError" : "Cancelled";
+    out.error->message = timed_out ? "the code ran past its timeout of " + seconds_text(job.request.timeout) +
+                                         " s and was interrupted"
+                                   : "the execution was cancelled";
+}
+
+void SessionEngine::finish_outcome(Session& session, Job& job, py::object& ns) {
+    Execution& ex = *job.execution;
+    ExecOutcome& out = job.outcome;
     if (session.persistent) {
         try {
             auto n = g_fns->count_variables(ns).cast<size_t>();
@@ -547,11 +587,11 @@ void SessionEngine::run_job(Session& session, Job& job) {
     // A fresh namespace is only dropped, not cleared: threads the code started may still use
     // its globals; the dict dies with its last reference.
     ns = py::object();
-    result = py::object();
     out.out = ex.out().snapshot();
     out.err = ex.err().snapshot();
     out.mcp_calls = ex.take_calls();
     out.mcp_calls_omitted = ex.take_omitted_calls();
+    out.background_output_bytes = background_->pending(session.id);
 }
 
 void SessionEngine::answer(Job& job, ExecOutcome outcome) {
@@ -561,7 +601,7 @@ void SessionEngine::answer(Job& job, ExecOutcome outcome) {
     if (done) done(std::move(outcome));
 }
 
-void SessionEngine::submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) {
+void SessionEngine::submit(const ExecRequest& request, std::shared_ptr<engine::ExecutionHost> host, Completion done) {
     if (request.run_on_main_thread && MainThreadExecutor::instance().runs_on_this_thread())
         throw EngineError(
             "run_on_main_thread: this code already runs on the main thread (a run_on_main_thread execution "
@@ -569,11 +609,13 @@ void SessionEngine::submit(const ExecRequest& request, const mcp::CallContext& c
             "did not run. Run it without run_on_main_thread, or call it directly");
     auto job = std::make_shared<Job>();
     job->request = request;
-    job->execution = std::make_shared<Execution>(request.session_id, request.persistent, request.max_output, context);
+    if (!host) host = std::make_shared<NoHost>();
+    job->execution = std::make_shared<Execution>(request.session_id, request.persistent, request.max_output,
+                                                 std::move(host), background_);
     job->execution->set_argv(request.argv);
     job->completion = std::move(done);
     std::weak_ptr<Job> weak = job;
-    job->on_cancel = context.cancellation().on_cancel([this, weak] {
+    job->on_cancel = request.cancel.on_cancel([this, weak] {
         auto j = weak.lock();
         if (!j) return;
         j->execution->interrupt(Execution::Interrupt::Cancelled);
@@ -662,13 +704,6 @@ ExecOutcome SessionEngine::not_started_outcome(const Job& job) {
     return out;
 }
 
-ExecOutcome SessionEngine::execute(const ExecRequest& request, const mcp::CallContext& context) {
-    std::promise<ExecOutcome> promise;
-    auto future = promise.get_future();
-    submit(request, context, [&promise](ExecOutcome o) { promise.set_value(std::move(o)); });
-    return future.get();
-}
-
 std::optional<size_t> SessionEngine::clear_session(const std::string& session_id) {
     std::shared_ptr<Session> session;
     size_t counted;
@@ -694,12 +729,29 @@ std::optional<size_t> SessionEngine::clear_session(const std::string& session_id
 
 std::vector<SessionInfo> SessionEngine::list_sessions() {
     std::vector<SessionInfo> out;
-    std::lock_guard lock(sessions_mutex_);
-    for (const auto& [id, s] : sessions_)
-        out.push_back(SessionInfo{id, s->variables, s->created, s->last_used, s->current || !s->queue.empty(),
-                                  s->executions});
+    auto pending = background_->pending_all();  // before sessions_mutex_: the store's lock is a leaf
+    {
+        std::lock_guard lock(sessions_mutex_);
+        for (const auto& [id, s] : sessions_)
+            out.push_back(SessionInfo{id, s->variables, s->created, s->last_used, s->current || !s->queue.empty(),
+                                      s->executions});
+    }
+    // Background output of a name with no persistent session (fresh-namespace runs) is listed too.
+    for (const auto& [id, bytes] : pending) {
+        auto it = std::find_if(out.begin(), out.end(), [&](const auto& s) { return s.id == id; });
+        if (it == out.end()) {
+            it = out.insert(out.end(), SessionInfo{});
+            it->id = id;
+            it->persistent = false;
+        }
+        it->pending_output_bytes = bytes;
+    }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return out;
+}
+
+std::optional<engine::BackgroundOutput> SessionEngine::read_output(const std::string& session_id) {
+    return background_->take(session_id);
 }
 
 void SessionEngine::interrupt_all() {

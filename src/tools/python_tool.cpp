@@ -15,8 +15,14 @@ using mcp::ToolError;
 
 namespace {
 
-const char* const kOperations[] = {"execute",   "save_script",   "load_script",   "list_scripts", "delete_script",
-                                   "run_script", "clear_session", "list_sessions", "readme"};
+const char* const kOperations[] = {"execute",    "save_script",   "load_script",   "list_scripts", "delete_script",
+                                   "run_script", "clear_session", "list_sessions", "read_output",  "readme"};
+
+std::string operation_list() {
+    std::string list;
+    for (const char* op : kOperations) list += std::string(list.empty() ? "" : ", ") + op;
+    return list;
+}
 
 
 // The fields each operation reads, besides `operation` and `tool_unlock_token`, which every one
@@ -36,6 +42,7 @@ const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFie
     {"list_scripts", {}},
     {"clear_session", {"session_id"}},
     {"list_sessions", {}},
+    {"read_output", {"session_id"}},
     {"readme", {}},  // takes any field of the tool: it only returns the documentation
 };
 
@@ -142,7 +149,7 @@ json input_schema() {
     json fields = {
         {"operation", {{"type", "string"}, {"enum", ops}, {"description", "What to do. Default: execute when 'code' is given."}}},
         {"code", {{"type", "string"}, {"description", "Python source to run (execute) or to store (save_script). The value of a trailing expression is returned, as in a REPL."}}},
-        {"session_id", {{"type", "string"}, {"description", "Session name (default 'default'). With persistent=true its variables survive between calls."}}},
+        {"session_id", {{"type", "string"}, {"description", "Session name (default 'default'). With persistent=true its variables survive between calls. read_output: whose background output to read."}}},
         {"persistent", {{"type", "boolean"}, {"description", "Keep variables in the session between calls (default false: a fresh namespace per call)."}}},
         {"run_on_main_thread", {{"type", "boolean"}, {"description", "Run on the process's main thread, for libraries with thread affinity (default false)."}}},
         {"filename", {{"type", "string"}, {"description", "Script name for save/load/delete/run_script, e.g. 'report.py' ('.py' is added when missing)."}}},
@@ -168,7 +175,7 @@ json output_schema() {
     json omitted{{"type", "array"},
                  {"items", {{"type", "object"}, {"properties", {{"tool", {{"type", "string"}}}, {"calls", {{"type", "integer"}}}, {"errors", {{"type", "integer"}}}, {"total_ms", {{"type", "number"}}}}}}}};
     return json{{"type", "object"},
-                {"description", "execute/run_script: stdout, stderr, result, success, error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool), note (when something in the call was not done as asked, e.g. a fresh namespace although the named session is persistent). Script and session operations: their own fields."},
+                {"description", "execute/run_script: stdout, stderr, result, success, error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool), note (when something in the call was not done as asked, e.g. a fresh namespace although the named session is persistent, or when background output waits: background_output_bytes). read_output: session_id, stdout, stderr, bytes, truncated. Script and session operations: their own fields."},
                 {"properties",
                  {{"stdout", {{"type", "string"}}},
                   {"stderr", {{"type", "string"}}},
@@ -196,7 +203,9 @@ json output_schema() {
                   {"sessions", {{"type", "array"}}},
                   {"cleared", {{"type", "boolean"}}},
                   {"variables_freed", {{"type", "integer"}}},
-                  {"readme", {{"type", "string"}}}}}};
+                  {"readme", {{"type", "string"}}},
+                  {"background_output_bytes", {{"type", "integer"}}},
+                  {"bytes", {{"type", "integer"}}}}}};
 }
 
 const char* const kDescription =
@@ -205,10 +214,12 @@ const char* const kDescription =
     "in-process with mcp.call(name, params) (no import needed), so it can process data far larger than the "
     "conversation: query, transform and store in code, return only the summary. The value of a trailing "
     "expression is returned. Operations: execute (default), save_script, load_script, list_scripts, "
-    "delete_script, run_script, clear_session, list_sessions, readme (full documentation). Arguments are "
+    "delete_script, run_script, clear_session, list_sessions, read_output (what background threads printed after "
+    "their run), readme (full documentation). With a progressToken, what the code prints arrives while it runs, as "
+    "notifications/progress messages. Arguments are "
     "accepted plain or wrapped as {\"input\": {...}}.";
 
-std::string text_block(const python::ExecOutcome& o, const std::string& note) {
+std::string text_block(const engine::ExecOutcome& o, const std::string& note) {
     std::string text;
     if (!o.out.text.empty()) text += o.out.text;
     if (!o.err.text.empty()) {
@@ -221,7 +232,7 @@ std::string text_block(const python::ExecOutcome& o, const std::string& note) {
     }
     if (o.error) {
         if (!text.empty() && text.back() != '\n') text += "\n";
-        if (o.status == python::ExecOutcome::Status::Error && !o.error->traceback.empty()) {
+        if (o.status == engine::ExecOutcome::Status::Error && !o.error->traceback.empty()) {
             text += "[error]\n" + o.error->traceback;
         } else {
             text += "[error] " + o.error->type + (o.error->message.empty() ? "" : ": " + o.error->message) + "\n";
@@ -235,7 +246,7 @@ std::string text_block(const python::ExecOutcome& o, const std::string& note) {
 
 }  // namespace
 
-PythonTool::PythonTool(python::Engine& engine, ScriptStore& scripts, PythonToolOptions options)
+PythonTool::PythonTool(engine::Engine& engine, ScriptStore& scripts, PythonToolOptions options)
     : engine_(engine), scripts_(scripts), options_(std::move(options)) {}
 
 mcp::ToolDefinition PythonTool::definition(const std::string& callable_tools_summary) const {
@@ -294,6 +305,7 @@ std::string PythonTool::summarize_tools(const mcp::ToolRegistry& registry) const
 }
 
 void PythonTool::register_in(mcp::ToolRegistry& registry) {
+    registry_ = &registry;
     registry.add(definition(), [this](mcp::ToolCall call) { handle(call); });
     registry.set_description("python", definition(summarize_tools(registry)).description);
     registry.subscribe([this, &registry] {
@@ -307,13 +319,11 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
     std::string op = get_string(input, "operation").value_or("");
     if (op.empty()) {
         if (!input.contains("code"))
-            throw ToolError("'operation' is required: one of execute, save_script, load_script, list_scripts, "
-                            "delete_script, run_script, clear_session, list_sessions, readme");
+            throw ToolError("'operation' is required: one of " + operation_list());
         op = "execute";
     }
     if (std::find(std::begin(kOperations), std::end(kOperations), op) == std::end(kOperations))
-        throw ToolError("unknown operation '" + quoted_name(op) + "': use one of execute, save_script, load_script, "
-                        "list_scripts, delete_script, run_script, clear_session, list_sessions, readme");
+        throw ToolError("unknown operation '" + quoted_name(op) + "': use one of " + operation_list());
     if (op == "readme") {
         (void)check_fields(input, op);
         return mcp::tool_result(options_.readme, json{{"readme", options_.readme}});
@@ -338,20 +348,7 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
         auto r = scripts_.load(require_string(input, "filename", "for load_script"));
         return mcp::tool_result(r["code"].get<std::string>(), r);
     }
-    if (op == "list_scripts") {
-        auto r = scripts_.list();
-        std::string text = std::to_string(r["count"].get<size_t>()) + " script(s) in " + r["directory"].get<std::string>();
-        for (const auto& s : r["scripts"])
-            text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes\t" +
-                    s["modified"].get<std::string>();
-        if (r.contains("shipped")) {
-            text += "\n" + std::to_string(r["shipped_count"].get<size_t>()) + " shipped script(s), read-only, in " +
-                    r["shipped_directory"].get<std::string>();
-            for (const auto& s : r["shipped"])
-                text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes";
-        }
-        return mcp::tool_result(text, r);
-    }
+    if (op == "list_scripts") return list_scripts();
     if (op == "delete_script") {
         auto r = scripts_.remove(require_string(input, "filename", "for delete_script"));
         return mcp::tool_result("Deleted " + r["filename"].get<std::string>(), r);
@@ -364,27 +361,77 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
                                       : "There is no session '" + id + "' (nothing to clear)",
                                 r);
     }
-    // list_sessions
+    if (op == "read_output") return read_output(input);
+    return list_sessions();
+}
+
+json PythonTool::list_scripts() {
+    auto r = scripts_.list();
+    std::string text = std::to_string(r["count"].get<size_t>()) + " script(s) in " + r["directory"].get<std::string>();
+    for (const auto& s : r["scripts"])
+        text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes\t" +
+                s["modified"].get<std::string>();
+    if (r.contains("shipped")) {
+        text += "\n" + std::to_string(r["shipped_count"].get<size_t>()) + " shipped script(s), read-only, in " +
+                r["shipped_directory"].get<std::string>();
+        for (const auto& s : r["shipped"])
+            text += "\n" + s["filename"].get<std::string>() + "\t" + std::to_string(s["size"].get<size_t>()) + " bytes";
+    }
+    return mcp::tool_result(text, r);
+}
+
+json PythonTool::list_sessions() {
     json sessions = json::array();
     std::string text;
     for (const auto& s : engine_.list_sessions()) {
-        sessions.push_back(json{{"session_id", s.id},
-                                {"variables", s.variables},
-                                {"created", iso8601_utc(s.created)},
-                                {"last_used", iso8601_utc(s.last_used)},
-                                {"busy", s.busy},
-                                {"executions", s.executions}});
-        text += s.id + ": " + std::to_string(s.variables) + " variable(s), " + std::to_string(s.executions) +
-                " execution(s), last used " + iso8601_utc(s.last_used) + (s.busy ? ", busy" : "") + "\n";
+        json entry{{"session_id", s.id},
+                   {"variables", s.variables},
+                   {"busy", s.busy},
+                   {"executions", s.executions},
+                   {"persistent", s.persistent},
+                   {"pending_output_bytes", s.pending_output_bytes}};
+        std::string waiting = s.pending_output_bytes
+                                  ? ", " + std::to_string(s.pending_output_bytes) + " bytes of background output waiting (read_output)"
+                                  : "";
+        if (s.persistent) {
+            entry["created"] = iso8601_utc(s.created);
+            entry["last_used"] = iso8601_utc(s.last_used);
+            text += s.id + ": " + std::to_string(s.variables) + " variable(s), " + std::to_string(s.executions) +
+                    " execution(s), last used " + iso8601_utc(s.last_used) + (s.busy ? ", busy" : "") + waiting + "\n";
+        } else {
+            text += s.id + " (no persistent session)" + waiting + "\n";
+        }
+        sessions.push_back(std::move(entry));
     }
     size_t count = sessions.size();
     if (text.empty()) text = "No persistent sessions.";
     return mcp::tool_result(text, json{{"sessions", std::move(sessions)}, {"count", count}});
 }
 
-python::ExecRequest PythonTool::make_request(const json& input, const std::string& code, const std::string& filename,
+json PythonTool::read_output(const json& input) {
+    std::string id = get_string(input, "session_id").value_or("default");
+    if (id.empty()) id = "default";
+    auto taken = engine_.read_output(id);
+    json r{{"session_id", id}};
+    if (!taken) {
+        r["stdout"] = "";
+        r["stderr"] = "";
+        r["bytes"] = 0;
+        r["truncated"] = false;
+        return mcp::tool_result("No background output waiting for session '" + id + "'.", r);
+    }
+    std::string text = taken->out.text;
+    if (!taken->err.text.empty()) text += std::string(text.empty() || text.back() == '\n' ? "" : "\n") + "[stderr]\n" + taken->err.text;
+    r["stdout"] = taken->out.text;
+    r["stderr"] = taken->err.text;
+    r["bytes"] = taken->out.total_bytes + taken->err.total_bytes;
+    r["truncated"] = taken->out.cut_bytes > 0 || taken->err.cut_bytes > 0;
+    return mcp::tool_result(text.empty() ? "(no output)" : text, r);
+}
+
+engine::ExecRequest PythonTool::make_request(const json& input, const std::string& code, const std::string& filename,
                                              const mcp::CallContext& context) const {
-    python::ExecRequest req;
+    engine::ExecRequest req;
     req.code = code;
     req.filename = filename;
     if (!filename.empty()) req.argv = script_argv(input, filename);
@@ -397,6 +444,7 @@ python::ExecRequest PythonTool::make_request(const json& input, const std::strin
         if (!(*t > 0) || !std::isfinite(*t)) throw ToolError("'timeout' must be a positive number of seconds");
         req.timeout = std::chrono::milliseconds(static_cast<long long>(std::min(*t, 7.0 * 86400) * 1000));
     }
+    req.cancel = context.cancellation();
     req.max_output = options_.default_max_output;
     if (auto m = get_integer(input, "max_output")) {
         if (*m < 64) throw ToolError("'max_output' must be at least 64 (bytes)");
@@ -409,7 +457,7 @@ python::ExecRequest PythonTool::make_request(const json& input, const std::strin
     return req;
 }
 
-std::string PythonTool::notes_for(const json& input, const python::ExecRequest& req) const {
+std::string PythonTool::notes_for(const json& input, const engine::ExecRequest& req) const {
     std::string note;
     const char* op = req.filename.empty() ? "execute" : "run_script";
     for (const auto& name : check_fields(input, op))
@@ -429,8 +477,8 @@ std::string PythonTool::notes_for(const json& input, const python::ExecRequest& 
     return note;
 }
 
-json PythonTool::format(const python::ExecRequest& req, python::ExecOutcome o, const std::string& note) {
-    using Status = python::ExecOutcome::Status;
+json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, const std::string& note) {
+    using Status = engine::ExecOutcome::Status;
     const bool success = o.status == Status::Ok;
     const auto ms = [](double v) { return std::round(v * 1000) / 1000; };
     bool error_cut = false;
@@ -455,6 +503,7 @@ json PythonTool::format(const python::ExecRequest& req, python::ExecOutcome o, c
         calls.push_back(std::move(call));
     }
     json structured(json::value_t::object);
+    if (o.background_output_bytes > 0) append_field(structured, "background_output_bytes", o.background_output_bytes);
     append_field(structured, "duration_ms", ms(o.duration_ms));
     append_field(structured, "error", std::move(error));
     append_field(structured, "mcp_calls", std::move(calls));
@@ -470,7 +519,12 @@ json PythonTool::format(const python::ExecRequest& req, python::ExecOutcome o, c
         }
         append_field(structured, "mcp_calls_omitted", std::move(omitted));
     }
-    if (!note.empty()) append_field(structured, "note", note);
+    std::string full_note = note;
+    if (o.background_output_bytes > 0)
+        full_note += std::string(full_note.empty() ? "" : " ") + std::to_string(o.background_output_bytes) +
+                     " bytes of background output (printed by threads of earlier runs after those ended) wait in "
+                     "session '" + req.session_id + "': read them with the read_output operation.";
+    if (!full_note.empty()) append_field(structured, "note", full_note);
     append_field(structured, "persistent", req.persistent);
     append_field(structured, "result", o.result ? json(*o.result) : json(nullptr));
     append_field(structured, "session_id", req.session_id);
@@ -481,18 +535,33 @@ json PythonTool::format(const python::ExecRequest& req, python::ExecOutcome o, c
     append_field(structured, "timed_out", o.status == Status::TimedOut);
     append_field(structured, "truncated",
                  o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0 || error_cut);
-    return mcp::tool_result(text_block(o, note), std::move(structured), !success);
+    return mcp::tool_result(text_block(o, full_note), std::move(structured), !success);
 }
 
 json PythonTool::execute(const json& input, const std::string& code, const std::string& filename,
                          mcp::CallContext& context) {
     auto req = make_request(input, code, filename, context);
     std::string note = notes_for(input, req);
+    auto host = make_host(context);
     try {
-        return format(req, engine_.execute(req, context), note);
-    } catch (const python::EngineError& e) {
+        engine::ExecOutcome outcome = engine_.execute(req, host);
+        host->finish();
+        return format(req, std::move(outcome), note);
+    } catch (const engine::EngineError& e) {
         throw ToolError(e.what());
     }
+}
+
+std::shared_ptr<ToolCallHost> PythonTool::make_host(const mcp::CallContext& context) {
+    if (!registry_) throw ToolError("the python tool is not registered in a tool registry");
+    std::shared_ptr<LiveOutput> live;
+    // Nothing is sent without a token: a client that did not ask for progress gets none.
+    if (context.has_client() && !context.progress_token().is_null())
+        live = std::make_shared<LiveOutput>(options_.live_output, *live_timer_,
+                                            [context](const std::string& text) {
+                                                context.report_status(std::nullopt, std::nullopt, text);
+                                            });
+    return std::make_shared<ToolCallHost>(*registry_, context, std::move(live));
 }
 
 // `execute` is queued on the engine right here (a queued execution holds no thread); every other
@@ -513,10 +582,14 @@ bool PythonTool::submit_execute(const mcp::ToolCall& call) {
     options_.gate.check(input, options_.readme);
     auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
     std::string note = notes_for(input, req);
+    auto host = make_host(context);
     try {
-        engine_.submit(req, context,
-                       [req, call, note](python::ExecOutcome o) { call.done(format(req, std::move(o), note)); });
-    } catch (const python::EngineError& e) {
+        // Live output that waits is sent before the result, on the completing thread.
+        engine_.submit(req, host, [req, call, note, host](engine::ExecOutcome o) {
+            host->finish();
+            call.done(format(req, std::move(o), note));
+        });
+    } catch (const engine::EngineError& e) {
         throw ToolError(e.what());
     }
     return true;

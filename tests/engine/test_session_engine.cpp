@@ -25,6 +25,7 @@
 #include "python_mcp/support/cancellation.hpp"
 #include "python_mcp/tools/python_tool.hpp"
 #include "python_mcp/tools/script_store.hpp"
+#include "python_mcp/tools/tool_call_host.hpp"
 #include "support/eventually.hpp"
 
 namespace pymcp::python {
@@ -36,6 +37,10 @@ using ::testing::Not;
 using mcp::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using engine::ExecOutcome;
+using engine::ExecRequest;
+using engine::EngineError;
+using engine::SessionInfo;
 using Status = ExecOutcome::Status;
 
 double ms_since(Clock::time_point start) {
@@ -122,7 +127,7 @@ protected:
 
         EngineOptions options;
         options.max_sessions = 1000;
-        engine_ = new SessionEngine(options, *registry_);
+        engine_ = new SessionEngine(options);
 
         std::string pattern = (fs::temp_directory_path() / "engine_test_XXXXXX").string();
         if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
@@ -146,9 +151,24 @@ protected:
         return r;
     }
 
+    // The python tool's host for `context`: mcp.call reaches the registry, as in the server.
+    static std::shared_ptr<engine::ExecutionHost> host(const mcp::CallContext& context = {}) {
+        return std::make_shared<tools::ToolCallHost>(*registry_, context, nullptr);
+    }
+    // Runs `r` on `engine` as the python tool does for a call with `context`: its cancellation
+    // and a host made from it.
+    static ExecOutcome exec(engine::Engine& engine, ExecRequest r, const mcp::CallContext& context) {
+        r.cancel = context.cancellation();
+        return engine.execute(r, host(context));
+    }
+    static void submit(engine::Engine& engine, ExecRequest r, const mcp::CallContext& context,
+                       engine::Engine::Completion done) {
+        r.cancel = context.cancellation();
+        engine.submit(r, host(context), std::move(done));
+    }
     static ExecOutcome run(const ExecRequest& r) {
         mcp::CallContext ctx;
-        return engine_->execute(r, ctx);
+        return exec(*engine_, r, ctx);
     }
     static ExecOutcome run(const std::string& code, const std::string& session = "default", bool persistent = false,
                            std::chrono::milliseconds timeout = 20s) {
@@ -371,7 +391,7 @@ TEST_F(SessionEngineTest, SleepIsCancelledThroughTheCallContext) {
     CancellationSource cancel;
     mcp::CallContext ctx(cancel.token(), 1, nullptr, nullptr);
     auto future = std::async(std::launch::async, [&] {
-        return engine_->execute(request("mcp.call('signal', {'name': 'sleeping'})\nimport time\ntime.sleep(30)", s, true), ctx);
+        return exec(*engine_, request("mcp.call('signal', {'name': 'sleeping'})\nimport time\ntime.sleep(30)", s, true), ctx);
     });
     ASSERT_TRUE(signals_->wait("sleeping"));
     std::this_thread::sleep_for(20ms);  // into the sleep
@@ -393,7 +413,7 @@ TEST_F(SessionEngineTest, CancelledBeforeItStartsNeverRuns) {
     cancel.cancel();
     mcp::CallContext ctx(cancel.token(), 1, nullptr, nullptr);
     auto start = Clock::now();
-    ExecOutcome o = engine_->execute(request("mcp.call('signal', {'name': 'should-not-run'})", "precancel", true), ctx);
+    ExecOutcome o = exec(*engine_, request("mcp.call('signal', {'name': 'should-not-run'})", "precancel", true), ctx);
     EXPECT_EQ(o.status, Status::Cancelled);
     EXPECT_LT(ms_since(start), 500);
     EXPECT_FALSE(signals_->wait("should-not-run", 300ms));
@@ -413,7 +433,7 @@ TEST_F(SessionEngineTest, EventWaitIsInterrupted) {
     CancellationSource cancel;
     mcp::CallContext ctx(cancel.token(), 2, nullptr, nullptr);
     auto future = std::async(std::launch::async, [&] {
-        return engine_->execute(
+        return exec(*engine_, 
             request("import threading\nmcp.call('signal', {'name': 'event-waiting'})\nthreading.Event().wait()", "event", true),
             ctx);
     });
@@ -538,7 +558,7 @@ TEST_F(SessionEngineTest, ListSessionsShowsBusyWhileRunning) {
     CancellationSource cancel;
     mcp::CallContext ctx(cancel.token(), 3, nullptr, nullptr);
     auto future = std::async(std::launch::async, [&] {
-        return engine_->execute(request("mcp.call('signal', {'name': 'busy-running'})\nimport time\ntime.sleep(20)", s, true), ctx);
+        return exec(*engine_, request("mcp.call('signal', {'name': 'busy-running'})\nimport time\ntime.sleep(20)", s, true), ctx);
     });
     ASSERT_TRUE(signals_->wait("busy-running"));
     EXPECT_TRUE(session_busy(s));
@@ -573,22 +593,22 @@ TEST_F(SessionEngineTest, ListSessionsIsCurrentOnceExecuteReturns) {
 TEST_F(SessionEngineTest, MaxSessionsRefusesANewOne) {
     EngineOptions options;
     options.max_sessions = 2;
-    auto small = std::make_unique<SessionEngine>(options, *registry_);
+    auto small = std::make_unique<SessionEngine>(options);
     mcp::CallContext ctx;
-    EXPECT_EQ(small->execute(request("1", "one", true), ctx).status, Status::Ok);
-    EXPECT_EQ(small->execute(request("1", "two", true), ctx).status, Status::Ok);
+    EXPECT_EQ(exec(*small, request("1", "one", true), ctx).status, Status::Ok);
+    EXPECT_EQ(exec(*small, request("1", "two", true), ctx).status, Status::Ok);
     try {
-        small->execute(request("1", "three", true), ctx);
+        exec(*small, request("1", "three", true), ctx);
         FAIL() << "a third session was accepted";
     } catch (const EngineError& e) {
         EXPECT_THAT(std::string(e.what()), HasSubstr("sessions"));
     }
     // Existing sessions and fresh namespaces still work.
-    EXPECT_EQ(small->execute(request("1", "one", true), ctx).status, Status::Ok);
-    EXPECT_EQ(small->execute(request("1", "three", false), ctx).status, Status::Ok);
+    EXPECT_EQ(exec(*small, request("1", "one", true), ctx).status, Status::Ok);
+    EXPECT_EQ(exec(*small, request("1", "three", false), ctx).status, Status::Ok);
     // After clearing one there is room again.
     EXPECT_TRUE(small->clear_session("one"));
-    EXPECT_EQ(small->execute(request("1", "three", true), ctx).status, Status::Ok);
+    EXPECT_EQ(exec(*small, request("1", "three", true), ctx).status, Status::Ok);
     EXPECT_EQ(small->list_sessions().size(), 2u);
     small.reset();
     // The shared engine (and the `mcp` module's registry) still work afterwards.
@@ -806,7 +826,7 @@ TEST_F(SessionEngineTest, CancellingAnExecutionBlockedInAToolCall) {
     CancellationSource cancel;
     mcp::CallContext ctx(cancel.token(), 4, nullptr, nullptr);
     auto future = std::async(std::launch::async, [&] {
-        return engine_->execute(request("mcp.call('blocking_tool', {})\nprint('not reached')", s, true), ctx);
+        return exec(*engine_, request("mcp.call('blocking_tool', {})\nprint('not reached')", s, true), ctx);
     });
     ASSERT_TRUE(eventually([&] { return blocking_started_->load() > started_before; }));
     auto start = Clock::now();
@@ -903,7 +923,7 @@ TEST_F(SessionEngineTest, CancelWhileQueuedBehindAnotherJob) {
     CancellationSource cancel;
     mcp::CallContext ctx(cancel.token(), 6, nullptr, nullptr);
     auto second = std::async(std::launch::async, [&] {
-        return engine_->execute(request("mcp.call('signal', {'name': 'queue-second-ran'})", s, true), ctx);
+        return exec(*engine_, request("mcp.call('signal', {'name': 'queue-second-ran'})", s, true), ctx);
     });
     std::this_thread::sleep_for(50ms);
     auto start = Clock::now();
@@ -933,10 +953,10 @@ TEST_F(SessionEngineTest, TimeoutWhileQueuedBehindAnotherJob) {
 
 TEST_F(SessionEngineTest, InterruptAllStopsRunningCode) {
     EngineOptions options;
-    auto other = std::make_unique<SessionEngine>(options, *registry_);
+    auto other = std::make_unique<SessionEngine>(options);
     mcp::CallContext ctx;
     auto running = std::async(std::launch::async, [&] {
-        return other->execute(request("mcp.call('signal', {'name': 'ia-running'})\nimport time\ntime.sleep(30)", "ia", true),
+        return exec(*other, request("mcp.call('signal', {'name': 'ia-running'})\nimport time\ntime.sleep(30)", "ia", true),
                               ctx);
     });
     ASSERT_TRUE(signals_->wait("ia-running"));
@@ -958,7 +978,7 @@ TEST_F(SessionEngineTest, SubmitCompletesOnce) {
     std::atomic<int> completions{0};
     std::promise<ExecOutcome> got;
     mcp::CallContext ctx;
-    engine_->submit(request("'submitted'", "submit_s", true), ctx, [&](ExecOutcome o) {
+    submit(*engine_, request("'submitted'", "submit_s", true), ctx, [&](ExecOutcome o) {
         if (completions++ == 0) got.set_value(std::move(o));
     });
     auto f = got.get_future();
@@ -968,7 +988,7 @@ TEST_F(SessionEngineTest, SubmitCompletesOnce) {
     CancellationSource cancel;
     mcp::CallContext cctx(cancel.token(), 5, nullptr, nullptr);
     std::atomic<int> cancelled_completions{0};
-    engine_->submit(request("import time\nmcp.call('signal', {'name': 'submit-sleep'})\ntime.sleep(10)", "submit_s", true),
+    submit(*engine_, request("import time\nmcp.call('signal', {'name': 'submit-sleep'})\ntime.sleep(10)", "submit_s", true),
                     cctx, [&](ExecOutcome) { ++cancelled_completions; });
     ASSERT_TRUE(signals_->wait("submit-sleep"));
     cancel.cancel();

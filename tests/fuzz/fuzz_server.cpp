@@ -58,7 +58,7 @@
 #include "python_mcp/jsonrpc/message.hpp"
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
-#include "python_mcp/python/engine.hpp"
+#include "python_mcp/engine/engine.hpp"
 #include "python_mcp/tools/python_tool.hpp"
 #include "python_mcp/tools/script_store.hpp"
 #include "python_mcp/tools/sqlite_tool.hpp"
@@ -91,12 +91,12 @@ std::string excerpt(std::string_view s, size_t n = 400) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A fake python::Engine: answers at once with an outcome derived from the request, so the python
+// A fake engine::Engine: answers at once with an outcome derived from the request, so the python
 // tool's validation and formatting run for real. Like SessionEngine it refuses a new persistent
 // session beyond kMaxSessions (EngineError), calls `done` from its own thread, and a "sleep" in
 // the code waits until the call is cancelled (as real code would until interrupted).
 
-class FakeEngine final : public python::Engine {
+class FakeEngine final : public engine::Engine {
 public:
     static constexpr size_t kMaxSessions = 3;
 
@@ -110,24 +110,17 @@ public:
         if (worker_.joinable()) worker_.join();
     }
 
-    python::ExecOutcome execute(const python::ExecRequest& request, const mcp::CallContext& context) override {
-        admit(request);
-        return outcome(request, context.cancellation());
-    }
-
-    bool can_submit() const override { return true; }
-
     // Quick code is answered inside submit(); code that waits ("sleep", "thread") goes to the
     // worker thread, so `done` also comes from another thread, as with SessionEngine.
-    void submit(const python::ExecRequest& request, const mcp::CallContext& context, Completion done) override {
+    void submit(const engine::ExecRequest& request, std::shared_ptr<engine::ExecutionHost>, Completion done) override {
         admit(request);
         if (request.code.find("sleep") == std::string::npos && request.code.find("thread") == std::string::npos) {
-            done(outcome(request, context.cancellation()));
+            done(outcome(request, request.cancel));
             return;
         }
         {
             std::lock_guard lock(mutex_);
-            jobs_.push_back(Job{request, context.cancellation(), std::move(done)});
+            jobs_.push_back(Job{request, request.cancel, std::move(done)});
             if (!worker_.joinable()) worker_ = std::thread([this] { run(); });
         }
         wake_.notify_one();
@@ -142,11 +135,11 @@ public:
         return freed;
     }
 
-    std::vector<python::SessionInfo> list_sessions() override {
+    std::vector<engine::SessionInfo> list_sessions() override {
         std::lock_guard lock(mutex_);
-        std::vector<python::SessionInfo> out;
+        std::vector<engine::SessionInfo> out;
         for (const auto& [id, variables] : sessions_) {
-            python::SessionInfo info;
+            engine::SessionInfo info;
             info.id = id;
             info.variables = variables;
             info.created = info.last_used = std::chrono::system_clock::time_point{};
@@ -159,12 +152,12 @@ public:
 
 private:
     struct Job {
-        python::ExecRequest request;
+        engine::ExecRequest request;
         CancellationToken cancel;
         Completion done;
     };
 
-    void admit(const python::ExecRequest& request) {
+    void admit(const engine::ExecRequest& request) {
         if (!request.persistent) return;
         std::lock_guard lock(mutex_);
         auto it = sessions_.find(request.session_id);
@@ -173,13 +166,13 @@ private:
             return;
         }
         if (sessions_.size() >= kMaxSessions)
-            throw python::EngineError("too many sessions: " + std::to_string(sessions_.size()) +
+            throw engine::EngineError("too many sessions: " + std::to_string(sessions_.size()) +
                                       " exist (--max-sessions " + std::to_string(kMaxSessions) + ")");
         sessions_.emplace(request.session_id, 1);
     }
 
-    static python::StreamText keep(const std::string& text, size_t max) {
-        python::StreamText s;
+    static engine::StreamText keep(const std::string& text, size_t max) {
+        engine::StreamText s;
         s.total_bytes = text.size();
         if (text.size() <= max) {
             s.text = text;
@@ -194,42 +187,42 @@ private:
         return s;
     }
 
-    static python::ExecOutcome outcome(const python::ExecRequest& r, const CancellationToken& cancel) {
-        using Status = python::ExecOutcome::Status;
-        python::ExecOutcome o;
+    static engine::ExecOutcome outcome(const engine::ExecRequest& r, const CancellationToken& cancel) {
+        using Status = engine::ExecOutcome::Status;
+        engine::ExecOutcome o;
         o.duration_ms = static_cast<double>(r.code.size()) / 7.0;
         const std::string& code = r.code;
         if (code.find("sleep") != std::string::npos) {
             if (cancel.wait_for(std::chrono::seconds(30))) {
                 o.status = Status::Cancelled;
-                o.error = python::ExecError{"ExecutionInterrupted", cancel.reason(), ""};
+                o.error = engine::ExecError{"ExecutionInterrupted", cancel.reason(), ""};
             } else {
                 o.status = Status::TimedOut;
-                o.error = python::ExecError{"TimeoutError", "timed out", "  File \"<cell>\", line 1\n"};
+                o.error = engine::ExecError{"TimeoutError", "timed out", "  File \"<cell>\", line 1\n"};
             }
             return o;
         }
         if (cancel.cancelled()) {
             o.status = Status::Cancelled;
-            o.error = python::ExecError{"ExecutionInterrupted", cancel.reason(), ""};
+            o.error = engine::ExecError{"ExecutionInterrupted", cancel.reason(), ""};
             return o;
         }
         o.out = keep(code, std::max<size_t>(r.max_output, 1));
         if (code.find("stderr") != std::string::npos) o.err = keep("warning: " + code, std::max<size_t>(r.max_output / 2, 1));
         if (code.find("raise") != std::string::npos) {
             o.status = Status::Error;
-            o.error = python::ExecError{"ValueError", code.substr(0, 100),
+            o.error = engine::ExecError{"ValueError", code.substr(0, 100),
                                         "Traceback (most recent call last):\n  File \"" + r.filename + "\", line 1\n" +
                                             code.substr(0, 50) + "\nValueError\n"};
         } else if (code.find("stuck") != std::string::npos) {
             o.status = Status::TimedOut;
             o.still_running = true;
-            o.error = python::ExecError{"TimeoutError", "still running", ""};
+            o.error = engine::ExecError{"TimeoutError", "still running", ""};
         } else if (!code.empty() && code.back() != ';') {
             o.result = "'" + r.session_id + "'";
         }
         if (code.find("mcp.call") != std::string::npos)
-            o.mcp_calls.push_back(mcp::NestedCallRecord{"sqlite", 1.5, code.size() % 2 == 0});
+            o.mcp_calls.push_back(engine::NestedCallRecord{"sqlite", 1.5, code.size() % 2 == 0});
         return o;
     }
 

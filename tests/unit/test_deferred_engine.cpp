@@ -6,10 +6,10 @@
 #include <mutex>
 #include <thread>
 
-#include "python_mcp/python/deferred_engine.hpp"
+#include "python_mcp/engine/deferred_engine.hpp"
 
 using namespace pymcp;
-using namespace pymcp::python;
+using namespace pymcp::engine;
 using namespace std::chrono_literals;
 
 namespace {
@@ -17,16 +17,12 @@ namespace {
 // Records what reaches it; answers every request at once with its code as the result.
 class RecordingEngine final : public Engine {
 public:
-    ExecOutcome execute(const ExecRequest& request, const mcp::CallContext&) override {
+    void submit(const ExecRequest& request, std::shared_ptr<ExecutionHost>, Completion done) override {
+        if (request.code == "refuse") throw EngineError("too many sessions");
         record(request.code);
         ExecOutcome o;
         o.result = request.code;
-        return o;
-    }
-    bool can_submit() const override { return true; }
-    void submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) override {
-        if (request.code == "refuse") throw EngineError("too many sessions");
-        done(execute(request, context));
+        done(std::move(o));
     }
     std::optional<size_t> clear_session(const std::string& id) override {
         record("clear " + id);
@@ -70,7 +66,7 @@ TEST(DeferredEngine, SubmissionsWaitInOrderAndGoOnWhenReady) {
     std::vector<std::string> answers;
     std::mutex m;
     for (const char* code : {"a", "b", "c"})
-        deferred.submit(req(code), {}, [&](ExecOutcome o) {
+        deferred.submit(req(code), nullptr, [&](ExecOutcome o) {
             std::lock_guard lock(m);
             answers.push_back(*o.result);
         });
@@ -79,7 +75,7 @@ TEST(DeferredEngine, SubmissionsWaitInOrderAndGoOnWhenReady) {
     deferred.ready(real);
     EXPECT_TRUE(deferred.is_ready());
     EXPECT_EQ(answers, (std::vector<std::string>{"a", "b", "c"}));
-    deferred.submit(req("d"), {}, [&](ExecOutcome o) { answers.push_back(*o.result); });
+    deferred.submit(req("d"), nullptr, [&](ExecOutcome o) { answers.push_back(*o.result); });
     EXPECT_EQ(real.seen(), (std::vector<std::string>{"a", "b", "c", "d"}));
     EXPECT_EQ(answers.back(), "d");
 }
@@ -87,7 +83,7 @@ TEST(DeferredEngine, SubmissionsWaitInOrderAndGoOnWhenReady) {
 TEST(DeferredEngine, BlockingCallsWaitForReadiness) {
     DeferredEngine deferred;
     RecordingEngine real;
-    auto executed = std::async(std::launch::async, [&] { return deferred.execute(req("x = 1"), {}); });
+    auto executed = std::async(std::launch::async, [&] { return deferred.execute(req("x = 1"), nullptr); });
     auto cleared = std::async(std::launch::async, [&] { return deferred.clear_session("s"); });
     auto listed = std::async(std::launch::async, [&] { return deferred.list_sessions(); });
     EXPECT_EQ(executed.wait_for(50ms), std::future_status::timeout);
@@ -101,20 +97,20 @@ TEST(DeferredEngine, ARefusalWhileQueuedIsAnErrorOutcome) {
     DeferredEngine deferred;
     RecordingEngine real;
     std::optional<ExecOutcome> refused;
-    deferred.submit(req("refuse"), {}, [&](ExecOutcome o) { refused = std::move(o); });
+    deferred.submit(req("refuse"), nullptr, [&](ExecOutcome o) { refused = std::move(o); });
     deferred.ready(real);
     ASSERT_TRUE(refused.has_value());
     EXPECT_EQ(refused->status, ExecOutcome::Status::Error);
     ASSERT_TRUE(refused->error.has_value());
     EXPECT_EQ(refused->error->message, "too many sessions");
     // After readiness the real engine's refusal is the caller's to handle, as without deferral.
-    EXPECT_THROW(deferred.submit(req("refuse"), {}, [](ExecOutcome) {}), EngineError);
+    EXPECT_THROW(deferred.submit(req("refuse"), nullptr, [](ExecOutcome) {}), EngineError);
 }
 
 TEST(DeferredEngine, FailureAnswersTheWaitingAndRefusesTheRest) {
     DeferredEngine deferred;
     std::optional<ExecOutcome> queued;
-    deferred.submit(req("x"), {}, [&](ExecOutcome o) { queued = std::move(o); });
+    deferred.submit(req("x"), nullptr, [&](ExecOutcome o) { queued = std::move(o); });
     auto blocked = std::async(std::launch::async, [&] { return deferred.list_sessions(); });
     deferred.fail("cannot start Python: no encodings module");
     ASSERT_TRUE(queued.has_value());
@@ -122,8 +118,8 @@ TEST(DeferredEngine, FailureAnswersTheWaitingAndRefusesTheRest) {
     EXPECT_EQ(queued->error->type, "EngineError");
     EXPECT_EQ(queued->error->message, "cannot start Python: no encodings module");
     EXPECT_THROW(blocked.get(), EngineError);
-    EXPECT_THROW(deferred.execute(req("y"), {}), EngineError);
-    EXPECT_THROW(deferred.submit(req("y"), {}, [](ExecOutcome) {}), EngineError);
+    EXPECT_THROW(deferred.execute(req("y"), nullptr), EngineError);
+    EXPECT_THROW(deferred.submit(req("y"), nullptr, [](ExecOutcome) {}), EngineError);
     EXPECT_NO_THROW(deferred.interrupt_all());  // nothing to interrupt
 }
 
@@ -145,7 +141,7 @@ TEST(DeferredEngine, SubmissionsRacingReadinessAreAllAnsweredOnce) {
         std::vector<std::thread> threads;
         for (int t = 0; t < 4; ++t)
             threads.emplace_back([&] {
-                for (int i = 0; i < 50; ++i) deferred.submit(req("x"), {}, [&](ExecOutcome) { ++answered; });
+                for (int i = 0; i < 50; ++i) deferred.submit(req("x"), nullptr, [&](ExecOutcome) { ++answered; });
             });
         deferred.ready(real);
         for (auto& t : threads) t.join();

@@ -15,7 +15,7 @@
 
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
-#include "python_mcp/python/engine.hpp"
+#include "python_mcp/engine/engine.hpp"
 #include "python_mcp/tools/script_store.hpp"
 #include "support/eventually.hpp"
 #include "support/mcp_test_client.hpp"
@@ -27,29 +27,22 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using mcp::json;
-using python::ExecOutcome;
-using python::ExecRequest;
+using engine::ExecOutcome;
+using engine::ExecRequest;
 using namespace std::chrono_literals;
 using pymcp::testing::eventually;
 
-class FakeEngine final : public python::Engine {
+class FakeEngine final : public engine::Engine {
 public:
-    ExecOutcome execute(const ExecRequest& request, const mcp::CallContext& context) override {
-        std::lock_guard lock(mutex);
-        requests.push_back(request);
-        contexts.push_back(context);
-        if (refuse) throw python::EngineError("too many sessions: 64 exist");
-        return next;
-    }
     bool can_submit() const override { return async; }
-    void submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) override {
+    void submit(const ExecRequest& request, std::shared_ptr<engine::ExecutionHost> host, Completion done) override {
         {
             std::lock_guard lock(mutex);
             requests.push_back(request);
-            contexts.push_back(context);
-            if (refuse) throw python::EngineError("too many sessions: 64 exist");
+            hosts.push_back(host);
+            if (refuse) throw engine::EngineError("too many sessions: 64 exist");
         }
-        ++submitted;
+        if (async) ++submitted;
         done(next);
     }
     std::optional<size_t> clear_session(const std::string& id) override {
@@ -57,13 +50,13 @@ public:
         if (id == "missing") return std::nullopt;
         return 3;
     }
-    std::vector<python::SessionInfo> list_sessions() override { return sessions; }
+    std::vector<engine::SessionInfo> list_sessions() override { return sessions; }
 
     std::mutex mutex;
     std::vector<ExecRequest> requests;
-    std::vector<mcp::CallContext> contexts;
+    std::vector<std::shared_ptr<engine::ExecutionHost>> hosts;
     std::vector<std::string> cleared;
-    std::vector<python::SessionInfo> sessions;
+    std::vector<engine::SessionInfo> sessions;
     ExecOutcome next;
     bool refuse = false;
     bool async = false;
@@ -318,10 +311,10 @@ TEST_F(PythonToolTest, NestedCallIntoTheCallingSessionIsRefusedWhenPersistent) {
 
     // A fresh namespace under the same name blocks nothing: allowed.
     EXPECT_FALSE(is_error(call(json{{"code", "1"}, {"session_id", "s1"}}, from_s1)));
-    // Another session: allowed, and the engine gets the nested context.
+    // Another session: allowed, and the engine gets a host for the code's calls.
     EXPECT_FALSE(is_error(call(json{{"code", "1"}, {"session_id", "other"}, {"persistent", true}}, from_s1)));
-    EXPECT_EQ(engine_.contexts.back().depth(), 1);
-    EXPECT_EQ(engine_.contexts.back().caller_session(), "s1");
+    ASSERT_FALSE(engine_.hosts.empty());
+    EXPECT_NE(engine_.hosts.back(), nullptr);
     // The default session, persistent, called from code in the default session.
     mcp::CallContext from_default = client.nested(CancellationToken(), "default");
     EXPECT_TRUE(is_error(call(json{{"code", "1"}, {"persistent", true}}, from_default)));
@@ -385,7 +378,7 @@ TEST_F(PythonToolTest, FormatsNoOutput) {
 TEST_F(PythonToolTest, FormatsAnError) {
     engine_.next.status = ExecOutcome::Status::Error;
     engine_.next.out.text = "before\n";
-    engine_.next.error = python::ExecError{"ZeroDivisionError", "division by zero",
+    engine_.next.error = engine::ExecError{"ZeroDivisionError", "division by zero",
                                            "Traceback (most recent call last):\n  File \"<python-input>\", line 2\n"
                                            "ZeroDivisionError: division by zero\n"};
     json r = call(json{{"code", "print('before')\n1/0"}});
@@ -407,7 +400,7 @@ TEST_F(PythonToolTest, FormatsATimeoutAndTruncation) {
     engine_.next.out.text = "head ... tail";
     engine_.next.out.total_bytes = 100000;
     engine_.next.out.cut_bytes = 99000;
-    engine_.next.error = python::ExecError{"TimeoutError", "the code ran past its timeout of 1 s", ""};
+    engine_.next.error = engine::ExecError{"TimeoutError", "the code ran past its timeout of 1 s", ""};
     json r = call(json{{"code", "while True: pass"}, {"timeout", 1}});
     EXPECT_TRUE(is_error(r));
     const json& s = r["structuredContent"];
@@ -449,7 +442,7 @@ TEST_F(PythonToolTest, ListSessions) {
     json r = call(json{{"operation", "list_sessions"}});
     ASSERT_FALSE(is_error(r));
     EXPECT_EQ(r["structuredContent"]["count"], 0);
-    python::SessionInfo info;
+    engine::SessionInfo info;
     info.id = "analysis";
     info.variables = 7;
     info.busy = true;

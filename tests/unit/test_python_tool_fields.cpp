@@ -12,7 +12,7 @@
 #include <fstream>
 
 #include "python_mcp/mcp/tool_registry.hpp"
-#include "python_mcp/python/engine.hpp"
+#include "python_mcp/engine/engine.hpp"
 #include "python_mcp/tools/script_store.hpp"
 
 namespace pymcp::tools {
@@ -21,24 +21,21 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using mcp::json;
-using python::ExecOutcome;
-using python::ExecRequest;
+using engine::ExecOutcome;
+using engine::ExecRequest;
 
-class RecordingEngine final : public python::Engine {
+class RecordingEngine final : public engine::Engine {
 public:
-    ExecOutcome execute(const ExecRequest& request, const mcp::CallContext&) override {
-        requests.push_back(request);
-        return next;
-    }
     bool can_submit() const override { return async; }
-    void submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) override {
-        done(execute(request, context));
+    void submit(const ExecRequest& request, std::shared_ptr<engine::ExecutionHost>, Completion done) override {
+        requests.push_back(request);
+        done(next);
     }
     std::optional<size_t> clear_session(const std::string&) override { return 0; }
-    std::vector<python::SessionInfo> list_sessions() override { return sessions; }
+    std::vector<engine::SessionInfo> list_sessions() override { return sessions; }
 
     std::vector<ExecRequest> requests;
-    std::vector<python::SessionInfo> sessions;
+    std::vector<engine::SessionInfo> sessions;
     ExecOutcome next;
     bool async = false;
 };
@@ -86,7 +83,7 @@ TEST_P(PythonToolFieldsTest, AMisspelledFieldIsRefusedAndNothingRuns) {
 }
 
 TEST_P(PythonToolFieldsTest, OriginalFieldsAreAcceptedAndTheResultSaysWhatWasNotApplied) {
-    python::SessionInfo kept;
+    engine::SessionInfo kept;
     kept.id = "kept";
     engine_.sessions = {kept};
     json r = call({{"code", "1"}, {"session_id", "kept"}, {"cwd", "/tmp"}, {"filename", "x.py"},
@@ -115,7 +112,7 @@ TEST_P(PythonToolFieldsTest, RunScriptGetsItsPathAndArgsAsArgv) {
 
 TEST_P(PythonToolFieldsTest, ErrorTextIsBoundedLikeOutput) {
     engine_.next.status = ExecOutcome::Status::Error;
-    engine_.next.error = python::ExecError{"ToolError", std::string(1'000'000, 'm'), std::string(1'000'000, 't')};
+    engine_.next.error = engine::ExecError{"ToolError", std::string(1'000'000, 'm'), std::string(1'000'000, 't')};
     json r = call({{"code", "1"}, {"max_output", 2000}});
     EXPECT_LT(r.dump().size(), 20'000u);
     EXPECT_THAT(r["structuredContent"]["error"]["message"].get<std::string>(), HasSubstr("bytes cut]"));

@@ -1,19 +1,18 @@
 #pragma once
-// The embedded modules user code sees: `mcp` (call tools through the registry) and `_pymcp`
-// (the runtime's native half: executions, output, interruptible waits). Call with the GIL held.
+// The embedded modules user code sees: `mcp` (tools, progress) and `_pymcp` (the runtime's native
+// half: executions, output, interruptible waits, the cell's result). Everything `mcp` does goes
+// to the ExecutionHost of the execution in the calling thread's context (the runtime's
+// ContextVar); with none there it raises RuntimeError. No registry, no protocol types here.
+// Call with the GIL held.
 
 #include <pybind11/pybind11.h>
 
 #include <memory>
 #include <string>
 
-#include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/python/execution.hpp"
 
 namespace pymcp::bridge {
-
-// The registry mcp.call uses. Set before any code runs; the registry outlives the interpreter.
-void set_registry(mcp::ToolRegistry* registry);
 
 // Finishes the `mcp` module once the runtime is loaded (attribute access to servers, search).
 void attach_runtime();

@@ -12,9 +12,9 @@
 #include "python_mcp/support/json.hpp"
 
 #include <chrono>
-#include <functional>
 #include <stdexcept>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,21 +48,6 @@ public:
     }
 };
 
-// A record of one nested call, for the execution's `mcp_calls` log.
-struct NestedCallRecord {
-    std::string tool;
-    double duration_ms = 0;
-    bool is_error = false;
-};
-
-// Nested calls past the ones logged one by one, counted per tool (`mcp_calls_omitted`).
-struct NestedCallTally {
-    std::string tool;
-    size_t calls = 0;
-    size_t errors = 0;
-    double total_ms = 0;
-};
-
 class CallContext {
 public:
     CallContext() = default;
@@ -90,6 +75,11 @@ public:
     // notifications/progress, when the request carried a progressToken; no-op otherwise.
     // Progress values are kept strictly increasing as the spec requires.
     void report_progress(double progress, double total = -1, const std::string& message = {});
+    // notifications/progress that is never dropped (live output, mcp.progress): `progress` when
+    // it is above the last value sent, else the last value plus a tiny step; `total` when given,
+    // else the last total sent. Text with no progress of its own thus repeats where the last real
+    // report left a client's progress bar. No-op without a progressToken.
+    void report_status(std::optional<double> progress, std::optional<double> total, const std::string& message) const;
     // A request to the client (elicitation/create, sampling/createMessage, roots/list), bounded by
     // this call's cancellation; throws ClientRequestError.
     json ask_client(const std::string& method, json params, std::chrono::milliseconds timeout) const;
@@ -100,9 +90,6 @@ public:
     const json& progress_token() const { return progress_token_; }
     // notifications/message at an RFC 5424 level, when the client's level lets it through.
     void log(const std::string& level, const json& data, const std::string& logger = "python-mcp") const;
-
-    // Where nested calls are recorded (the python tool collects them per execution).
-    std::function<void(const NestedCallRecord&)> on_nested_call;
 
 private:
     struct ProgressState;

@@ -1,29 +1,50 @@
 #pragma once
-// One run of user code: its output buffers, its interrupt state, its nested-call log and the
-// call context that nested mcp.calls derive theirs from. Shared (shared_ptr) by the engine's job,
-// by Python (the runtime's ContextVar holds it, so threads the code started still find it) and by
-// the interrupter.
+// One run of user code: its output buffers, its interrupt state, its nested-call log, the cell's
+// result as the runtime reports it, and the ExecutionHost that the code's output, progress and
+// tool calls go to. Shared (shared_ptr) by the engine's job, by Python (the runtime's ContextVar
+// holds it, so threads the code started still find it) and by the interrupter.
 //
-// Thread-safe: buffers and the call log have their own locks; the interrupt state is atomic plus
-// a CancellationSource. sleep() blocks without the GIL (the binding releases it). Nothing throws
-// except check_interrupt(), which raises the Python ExecutionInterrupted (via the bridge).
+// Output: while the run lasts, each write goes to its bounded buffer and to the host (live
+// output); once close_output() ran, writes of threads that outlive the run go to the session's
+// BackgroundOutputStore (read_output), or to the log when that is full.
+//
+// Thread-safe: buffers, the store and the call log have their own locks (leaf locks, taken one
+// at a time); the interrupt state is atomic plus a CancellationSource; the cell result is written
+// by the running thread only, and read by it after the run. sleep() blocks without the GIL (the
+// binding releases it). Host calls are made without any of these locks. Nothing throws except
+// std::bad_alloc.
 
 #include <atomic>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "python_mcp/mcp/call_context.hpp"
+#include "python_mcp/engine/engine.hpp"
+#include "python_mcp/engine/execution_host.hpp"
+#include "python_mcp/python/background_output.hpp"
 #include "python_mcp/python/output_buffer.hpp"
 #include "python_mcp/support/cancellation.hpp"
 
 namespace pymcp::python {
 
+// What the runtime reports about one cell, filled through the Execution's bound set_* methods
+// (pymcp_runtime.run) and read once by the engine: no positional tuple, no status strings.
+struct CellResult {
+    enum class Status { None, Ok, Error, Interrupted };
+    Status status = Status::None;   // None: the runtime never reported (it failed itself)
+    std::optional<std::string> value;  // repr of the trailing expression, when not None
+    std::optional<engine::ExecError> error;
+};
+
 class Execution {
 public:
     enum class Interrupt { None, Timeout, Cancelled, Shutdown };
 
-    Execution(std::string session_id, bool persistent, size_t max_output, const mcp::CallContext& request);
+    // `host` must not be null. `background` may be (late output then goes to the log).
+    Execution(std::string session_id, bool persistent, size_t max_output, std::shared_ptr<engine::ExecutionHost> host,
+              std::shared_ptr<BackgroundOutputStore> background);
 
     const std::string& session_id() const { return session_id_; }
     bool persistent() const { return persistent_; }
@@ -38,7 +59,14 @@ public:
 
     OutputBuffer& out() { return out_; }
     OutputBuffer& err() { return err_; }
-    bool write(int stream, std::string_view text) { return (stream == 0 ? out_ : err_).write(text); }
+    // Text the code wrote (0 stdout, 1 stderr). False when nobody takes it (the caller logs it).
+    bool write(int stream, std::string_view text);
+    engine::ExecutionHost& host() const { return *host_; }
+
+    // The runtime's report of the cell (running thread only).
+    void set_ok(std::optional<std::string> value);
+    void set_error(engine::ExecError error, bool interrupted);
+    const CellResult& cell_result() const { return cell_; }
 
     // The first reason wins; wakes sleep() at once.
     void interrupt(Interrupt why);
@@ -57,7 +85,6 @@ public:
     // Waits `seconds` or until interrupted; returns true when interrupted.
     bool sleep(double seconds) const;
 
-    mcp::CallContext nested_context() const { return request_.nested(token_, caller_session_); }
     // The first kLoggedCalls calls are kept one by one, later ones only counted per tool: a loop
     // of a million mcp.calls must neither grow memory nor flood the response (and the model's
     // context) with a million identical records. Every part is bounded: a tool name longer than
@@ -70,9 +97,9 @@ public:
     static constexpr const char* kOtherTools = "(other tools)";
     // `name` cut to kMaxToolNameBytes on a UTF-8 boundary, with "... [N more bytes]" when cut.
     static std::string bounded_tool_name(const std::string& name);
-    void record_call(mcp::NestedCallRecord record);
-    std::vector<mcp::NestedCallRecord> take_calls();
-    std::vector<mcp::NestedCallTally> take_omitted_calls();
+    void record_call(engine::NestedCallRecord record);
+    std::vector<engine::NestedCallRecord> take_calls();
+    std::vector<engine::NestedCallTally> take_omitted_calls();
 
     // After the run: later writes (threads that outlive it) go to the log.
     void close_output();
@@ -82,16 +109,19 @@ private:
     const bool persistent_;
     const std::string caller_session_;
     std::vector<std::string> argv_;
+    const size_t max_output_;
     OutputBuffer out_;
     OutputBuffer err_;
-    mcp::CallContext request_;
+    const std::shared_ptr<engine::ExecutionHost> host_;
+    const std::shared_ptr<BackgroundOutputStore> background_;
+    CellResult cell_;
     CancellationSource cancel_;
     CancellationToken token_;
     std::atomic<Interrupt> interrupt_{Interrupt::None};
     std::atomic<bool> in_user_code_{false};
     std::mutex calls_mutex_;
-    std::vector<mcp::NestedCallRecord> calls_;    // GUARDED_BY(calls_mutex_)
-    std::vector<mcp::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); <= kMaxTallies + 1, first-call order
+    std::vector<engine::NestedCallRecord> calls_;    // GUARDED_BY(calls_mutex_)
+    std::vector<engine::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); <= kMaxTallies + 1, first-call order
 };
 
 }  // namespace pymcp::python

@@ -2,12 +2,13 @@
 // Captures what is written to fd 1 and fd 2 at the file-descriptor level (subprocesses,
 // os.system, C extensions, os.write) so it never reaches the protocol stream, and hands it to the
 // execution that wrote it when that can be known: while exactly one execution runs, its bytes go
-// into its buffers; when several overlap, nobody can tell whose bytes they are, so they go to the
+// to it (its buffers, and its host's live output); when several overlap, nobody can tell whose bytes they are, so they go to the
 // server's log rather than into the wrong result.
 //
 // Threads: one reader thread polls the pipes; begin()/end() come from executing threads.
-// mutex_ guards the active set and the reads (leaf lock: no other lock is taken under it, and
-// OutputBuffer's own mutex is taken inside it). install() throws std::system_error.
+// mutex_ guards the active set and the reads. Under it only leaf locks are taken: the
+// execution's OutputBuffer, then its host's output() (LiveOutput's lock and its timer's), which
+// never blocks on the client. install() throws std::system_error.
 //
 // User code may close or redirect the standard fds (os.close(1), os.dup2(f, 1), os.close(0)).
 // end() puts them back (fd 0 on /dev/null, fd 1 and fd 2 on the capture pipes), so such a change
@@ -20,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "python_mcp/python/output_buffer.hpp"
+#include "python_mcp/python/execution.hpp"
 
 namespace pymcp::python {
 
@@ -31,7 +32,8 @@ public:
     // nullptr when install() was not called (unit tests that do not capture).
     static FdCapture* instance();
 
-    uint64_t begin(OutputBuffer* out, OutputBuffer* err);
+    // `execution` must stay alive until end().
+    uint64_t begin(Execution* execution);
     // Takes what is already in the pipes (everything the execution wrote before it ended), then
     // stops attributing bytes to it.
     void end(uint64_t token);
@@ -52,8 +54,7 @@ private:
 
     struct Active {
         uint64_t token;
-        OutputBuffer* out;
-        OutputBuffer* err;
+        Execution* execution;
         bool overlapped;
     };
 

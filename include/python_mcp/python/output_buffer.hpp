@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "python_mcp/python/engine.hpp"
+#include "python_mcp/engine/engine.hpp"
 
 namespace pymcp::python {
 
@@ -21,7 +21,8 @@ public:
 
     bool write(std::string_view data);
     void close();
-    StreamText snapshot() const;  // the kept text, cut on UTF-8 boundaries, with a marker where bytes were cut
+    engine::StreamText snapshot() const;
+    size_t total_bytes() const;  // the kept text, cut on UTF-8 boundaries, with a marker where bytes were cut
 
 private:
     const size_t limit_;

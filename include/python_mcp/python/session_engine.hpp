@@ -16,7 +16,10 @@
 // Memory: a session's globals are usually in a reference cycle (every function's __globals__),
 // so a dropped session is cleared and collected explicitly (release_sessions), and freed heap is
 // given back to the OS (malloc_trim) after that and after a burst of queued jobs has drained.
-// execute() throws EngineError for requests it refuses (too many sessions, no thread can be
+// Code reaches the outside only through the ExecutionHost given with each request (held by its
+// Execution); the engine itself knows no registry and no protocol. Output that threads of a run
+// write after it ended is kept per session name (BackgroundOutputStore) for read_output.
+// submit() throws EngineError for requests it refuses (too many sessions, no thread can be
 // started, a main-thread execution nested in one); user-code failures, time-outs and
 // cancellations are in the ExecOutcome. A refused request never runs.
 
@@ -27,10 +30,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "python_mcp/mcp/tool_registry.hpp"
-#include "python_mcp/python/engine.hpp"
+#include "python_mcp/engine/engine.hpp"
+#include "python_mcp/python/background_output.hpp"
 #include "python_mcp/support/deadline_timer.hpp"
 #include "python_mcp/support/elastic_pool.hpp"
+
+namespace pybind11 {
+class object;  // only by reference here: the header stays free of pybind11
+}
 
 namespace pymcp::python {
 
@@ -42,17 +49,20 @@ struct EngineOptions {
     std::chrono::milliseconds interrupt_grace{300};
 };
 
-class SessionEngine final : public Engine {
+class SessionEngine final : public engine::Engine {
 public:
-    // Needs start_interpreter() to have run. `registry` is what mcp.call uses.
-    SessionEngine(EngineOptions options, mcp::ToolRegistry& registry);
+    using ExecRequest = engine::ExecRequest;
+    using ExecOutcome = engine::ExecOutcome;
+
+    // Needs start_interpreter() to have run.
+    explicit SessionEngine(EngineOptions options);
     ~SessionEngine() override;
 
-    ExecOutcome execute(const ExecRequest& request, const mcp::CallContext& context) override;
-    bool can_submit() const override { return true; }
-    void submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) override;
+    // A null `host` gets one that refuses tool calls and drops output and progress.
+    void submit(const ExecRequest& request, std::shared_ptr<engine::ExecutionHost> host, Completion done) override;
     std::optional<size_t> clear_session(const std::string& session_id) override;
-    std::vector<SessionInfo> list_sessions() override;
+    std::vector<engine::SessionInfo> list_sessions() override;
+    std::optional<engine::BackgroundOutput> read_output(const std::string& session_id) override;
 
     // Interrupts everything running (server shutdown).
     void interrupt_all() override;
@@ -60,14 +70,23 @@ public:
 private:
     struct Session;
     struct Job;
+    struct RunFailure;
     class Interrupter;
+    using Clock = std::chrono::steady_clock;
 
     std::shared_ptr<Session> session_for_locked(const ExecRequest& request);  // sessions_mutex_ held
     // Throws EngineError, with nothing queued, when the session or a thread cannot be had.
     void enqueue(const std::shared_ptr<Job>& job);
     void drain(std::shared_ptr<Session> session);
     void run_queued(Session& session, Job& job);  // on this thread, or the main one
+    // run_job's steps, in order, on the running thread with the GIL held (the last three
+    // only when claim_start() said it may run).
     void run_job(Session& session, Job& job);
+    bool claim_start(Session& session, Job& job, Clock::time_point started);
+    pybind11::object session_namespace(Session& session);
+    void run_cell(Job& job, pybind11::object& ns);
+    static void read_cell_result(Job& job, const RunFailure& failure);
+    void finish_outcome(Session& session, Job& job, pybind11::object& ns);
     // Timer thread: takes idle sessions past the TTL out of the table, hands them to a pool
     // thread to be freed, and schedules itself again.
     void expiry_tick();
@@ -96,6 +115,7 @@ private:
     std::vector<std::shared_ptr<Session>> expired_;  // GUARDED_BY(sessions_mutex_): to be freed
     bool stopping_ = false;                          // GUARDED_BY(sessions_mutex_)
     std::unique_ptr<ElasticPool> pool_;
+    const std::shared_ptr<BackgroundOutputStore> background_ = std::make_shared<BackgroundOutputStore>();
     std::atomic<int> executing_{0};  // jobs in run_job: the ones a starting job shares the GIL with
 };
 

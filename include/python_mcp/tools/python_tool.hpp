@@ -3,17 +3,26 @@
 // top of an Engine and a ScriptStore. Formats each outcome as a readable text block plus
 // structuredContent per the published outputSchema.
 //
-// Thread-safe: call() runs concurrently on request threads; the only own state is the
-// description, which the registry holds. Throws mcp::ToolError for bad arguments (the registry
-// turns it into an isError result).
+// Each execution gets a ToolCallHost made from its call (tool calls through the registry,
+// progress, and live output when the request carried a progressToken); the host is finished
+// (live output flushed) before the result is sent.
+//
+// Thread-safe: call() runs concurrently on request threads; the own state is the description,
+// which the registry holds, the registry pointer (set once by register_in) and the live-output
+// timer (thread-safe). Throws mcp::ToolError for bad arguments (the registry turns it into an
+// isError result).
 
 #include <chrono>
+#include <memory>
 #include <string>
 
+#include "python_mcp/engine/engine.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
-#include "python_mcp/python/engine.hpp"
+#include "python_mcp/support/deadline_timer.hpp"
+#include "python_mcp/tools/live_output.hpp"
 #include "python_mcp/tools/script_store.hpp"
 #include "python_mcp/tools/tool_args.hpp"
+#include "python_mcp/tools/tool_call_host.hpp"
 
 namespace pymcp::tools {
 
@@ -22,11 +31,12 @@ struct PythonToolOptions {
     size_t default_max_output = 64 * 1024;
     UnlockGate gate;
     std::string readme;  // the full documentation returned by the readme operation
+    LiveOutputOptions live_output;
 };
 
 class PythonTool {
 public:
-    PythonTool(python::Engine& engine, ScriptStore& scripts, PythonToolOptions options);
+    PythonTool(engine::Engine& engine, ScriptStore& scripts, PythonToolOptions options);
 
     mcp::ToolDefinition definition(const std::string& callable_tools_summary = {}) const;
     // Registers the tool and keeps its description's list of callable tools current.
@@ -39,19 +49,28 @@ public:
 private:
     // Queues `execute` when the engine can take it without a thread; false for other operations.
     bool submit_execute(const mcp::ToolCall& call);
-    python::ExecRequest make_request(const mcp::json& input, const std::string& code, const std::string& filename,
+    engine::ExecRequest make_request(const mcp::json& input, const std::string& code, const std::string& filename,
                                      const mcp::CallContext& context) const;
+    // The execution's host: the registry for tool calls, the context for progress, live output
+    // when the request carried a progressToken. Throws ToolError before register_in().
+    std::shared_ptr<ToolCallHost> make_host(const mcp::CallContext& context);
     // What the result must say about the call beyond the outcome ("" when nothing): fields
     // accepted but not applied, a fresh namespace although the named session is persistent.
-    std::string notes_for(const mcp::json& input, const python::ExecRequest& request) const;
-    static mcp::json format(const python::ExecRequest& request, python::ExecOutcome outcome, const std::string& note);
+    std::string notes_for(const mcp::json& input, const engine::ExecRequest& request) const;
+    static mcp::json format(const engine::ExecRequest& request, engine::ExecOutcome outcome, const std::string& note);
+    mcp::json read_output(const mcp::json& input);
+    mcp::json list_sessions();
+    mcp::json list_scripts();
     mcp::json execute(const mcp::json& input, const std::string& code, const std::string& filename,
                       mcp::CallContext& context);
     std::string summarize_tools(const mcp::ToolRegistry& registry) const;
 
-    python::Engine& engine_;
+    engine::Engine& engine_;
     ScriptStore& scripts_;
     const PythonToolOptions options_;
+    const mcp::ToolRegistry* registry_ = nullptr;  // set once by register_in
+    // Flushes live output; its own thread, so a client that stops reading stalls nothing else.
+    std::unique_ptr<DeadlineTimer> live_timer_ = std::make_unique<DeadlineTimer>();
 };
 
 }  // namespace pymcp::tools

@@ -1,21 +1,22 @@
 #pragma once
 // An Engine that exists before the interpreter does. The server answers `initialize`,
 // `tools/list` and `ping` while Python is still starting on the main thread; a `tools/call` that
-// needs Python in that window is held here and handed on when the real engine is ready:
-// submissions are queued (no thread held), blocking calls wait.
+// needs Python in that window is queued here (no thread held) and handed on, in order, when the
+// real engine is ready.
 //
 // Threads: any request thread calls the Engine methods; the starting thread calls ready() or
 // fail() once. Lock order: mutex_ only, never held while calling into the real engine or a
-// completion. Throws EngineError (from execute, clear_session, list_sessions) after fail(), with
-// its reason; a queued submission then completes with an EngineError outcome.
+// completion. Throws EngineError (from submit, clear_session, list_sessions, read_output) after
+// fail(), with its reason; a queued submission then completes with an EngineError outcome.
+// clear_session, list_sessions and read_output block until the engine is settled.
 
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 
-#include "python_mcp/python/engine.hpp"
+#include "python_mcp/engine/engine.hpp"
 
-namespace pymcp::python {
+namespace pymcp::engine {
 
 class DeferredEngine final : public Engine {
 public:
@@ -30,17 +31,17 @@ public:
     void fail(std::string reason);
     bool is_ready() const;
 
-    ExecOutcome execute(const ExecRequest& request, const mcp::CallContext& context) override;
     bool can_submit() const override;
-    void submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) override;
+    void submit(const ExecRequest& request, std::shared_ptr<ExecutionHost> host, Completion done) override;
     std::optional<size_t> clear_session(const std::string& session_id) override;
     std::vector<SessionInfo> list_sessions() override;
+    std::optional<BackgroundOutput> read_output(const std::string& session_id) override;
     void interrupt_all() override;
 
 private:
     struct Pending {
         ExecRequest request;
-        mcp::CallContext context;
+        std::shared_ptr<ExecutionHost> host;
         Completion done;
     };
     // Blocks until ready() or fail(); the real engine, or throws EngineError.
@@ -54,4 +55,4 @@ private:
     std::deque<Pending> pending_;    // GUARDED_BY(mutex_)
 };
 
-}  // namespace pymcp::python
+}  // namespace pymcp::engine

@@ -1,6 +1,6 @@
-#include "python_mcp/python/deferred_engine.hpp"
+#include "python_mcp/engine/deferred_engine.hpp"
 
-namespace pymcp::python {
+namespace pymcp::engine {
 
 void DeferredEngine::ready(Engine& engine) {
     // Hand on the queue in order before publishing the engine, so a submission arriving now
@@ -13,8 +13,7 @@ void DeferredEngine::ready(Engine& engine) {
         for (auto& p : batch) {
             try {
                 // A copy of `done`, not a move: if submit() refuses, the catch below answers.
-                if (engine.can_submit()) engine.submit(p.request, p.context, p.done);
-                else p.done(engine.execute(p.request, p.context));
+                engine.submit(p.request, p.host, p.done);
             } catch (const EngineError& e) {
                 p.done(failure_outcome(e.what()));
             }
@@ -57,27 +56,23 @@ Engine& DeferredEngine::wait() {
     return *engine_;
 }
 
-ExecOutcome DeferredEngine::execute(const ExecRequest& request, const mcp::CallContext& context) {
-    return wait().execute(request, context);
-}
-
 bool DeferredEngine::can_submit() const {
     std::lock_guard lock(mutex_);
     return engine_ == nullptr || engine_->can_submit();
 }
 
-void DeferredEngine::submit(const ExecRequest& request, const mcp::CallContext& context, Completion done) {
+void DeferredEngine::submit(const ExecRequest& request, std::shared_ptr<ExecutionHost> host, Completion done) {
     Engine* engine = nullptr;
     {
         std::lock_guard lock(mutex_);
         if (!failure_.empty()) throw EngineError(failure_);
         engine = engine_;
         if (!engine) {
-            pending_.push_back(Pending{request, context, std::move(done)});
+            pending_.push_back(Pending{request, std::move(host), std::move(done)});
             return;
         }
     }
-    engine->submit(request, context, std::move(done));
+    engine->submit(request, std::move(host), std::move(done));
 }
 
 std::optional<size_t> DeferredEngine::clear_session(const std::string& session_id) {
@@ -85,6 +80,10 @@ std::optional<size_t> DeferredEngine::clear_session(const std::string& session_i
 }
 
 std::vector<SessionInfo> DeferredEngine::list_sessions() { return wait().list_sessions(); }
+
+std::optional<BackgroundOutput> DeferredEngine::read_output(const std::string& session_id) {
+    return wait().read_output(session_id);
+}
 
 void DeferredEngine::interrupt_all() {
     Engine* engine = nullptr;
@@ -95,4 +94,4 @@ void DeferredEngine::interrupt_all() {
     if (engine) engine->interrupt_all();
 }
 
-}  // namespace pymcp::python
+}  // namespace pymcp::engine

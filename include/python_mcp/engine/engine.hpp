@@ -1,0 +1,136 @@
+#pragma once
+// The interface the python tool calls to run code: plain data in (ExecRequest), plain data out
+// (ExecOutcome), and an ExecutionHost for what running code asks of the outside while it runs.
+// It knows nothing of Python or of the MCP protocol, so the protocol and tool layers build and
+// test without Python, and an engine that runs sessions in forked worker processes can sit
+// behind the same calls (everything here can be serialised).
+//
+// Implementations are thread-safe: submit() and execute() are called concurrently from request
+// threads. They throw only for requests they cannot accept (EngineError); everything user code
+// does is in the ExecOutcome.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "python_mcp/engine/execution_host.hpp"
+#include "python_mcp/support/cancellation.hpp"
+
+namespace pymcp::engine {
+
+struct ExecRequest {
+    std::string code;
+    std::string session_id = "default";
+    bool persistent = false;
+    bool run_on_main_thread = false;
+    std::chrono::milliseconds timeout{60000};
+    size_t max_output = 64 * 1024;  // per stream, bytes
+    std::string filename;           // shown in tracebacks; a script's path for run_script
+    std::vector<std::string> argv;  // run_script: sys.argv while it runs (its path, then its args)
+    // The request's own cancellation (the client's notifications/cancelled): the execution is
+    // interrupted when it fires, and answered at once.
+    CancellationToken cancel;
+};
+
+struct ExecError {
+    std::string type;
+    std::string message;
+    std::string traceback;
+};
+
+struct StreamText {
+    std::string text;        // what is kept: all of it, or head + marker + tail
+    size_t total_bytes = 0;  // everything written
+    size_t cut_bytes = 0;    // left out of `text`
+};
+
+// A record of one call the code made through its host (mcp.call), for the outcome's log.
+struct NestedCallRecord {
+    std::string tool;
+    double duration_ms = 0;
+    bool is_error = false;
+};
+
+// Calls past the ones logged one by one, counted per tool.
+struct NestedCallTally {
+    std::string tool;
+    size_t calls = 0;
+    size_t errors = 0;
+    double total_ms = 0;
+};
+
+struct ExecOutcome {
+    enum class Status { Ok, Error, TimedOut, Cancelled };
+    Status status = Status::Ok;
+    StreamText out;
+    StreamText err;
+    std::optional<std::string> result;  // repr of the trailing expression, when not None
+    size_t result_cut_bytes = 0;        // left out of `result` (cut like output past max_output)
+    std::optional<ExecError> error;     // for Error and TimedOut
+    double duration_ms = 0;
+    // The code was still running when the answer was due (it ignored the interrupt, e.g. a long
+    // C call): the session stays busy until it returns.
+    bool still_running = false;
+    std::vector<NestedCallRecord> mcp_calls;         // the first calls, one by one
+    std::vector<NestedCallTally> mcp_calls_omitted;  // the rest, counted per tool
+    // Bytes that threads of earlier runs in this session printed after their run had ended,
+    // waiting for read_output (0 when none).
+    size_t background_output_bytes = 0;
+};
+
+struct SessionInfo {
+    std::string id;
+    size_t variables = 0;
+    std::chrono::system_clock::time_point created;
+    std::chrono::system_clock::time_point last_used;
+    bool busy = false;
+    size_t executions = 0;
+    // False for a name that only has background output waiting (fresh-namespace runs).
+    bool persistent = true;
+    size_t pending_output_bytes = 0;  // background output waiting for read_output
+};
+
+// What threads started by code printed after their execution had ended, kept per session name
+// (bounded like max_output) until read_output takes it.
+struct BackgroundOutput {
+    StreamText out;
+    StreamText err;
+};
+
+class EngineError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class Engine {
+public:
+    using Completion = std::function<void(ExecOutcome)>;
+
+    virtual ~Engine() = default;
+    // Queues the request; `done` is called exactly once, from any thread, when the outcome is
+    // known (at the latest at the time-out plus a short grace, or at once on cancellation).
+    // `host` serves the code's output, progress and tool calls while it runs (and its threads'
+    // output after). Throws EngineError, with nothing queued, for a request it refuses.
+    virtual void submit(const ExecRequest& request, std::shared_ptr<ExecutionHost> host, Completion done) = 0;
+    // Whether submit() returns without holding the caller's thread (false: it may block until
+    // the engine exists, so call it where blocking is allowed).
+    virtual bool can_submit() const { return true; }
+    // submit() and wait for the outcome.
+    ExecOutcome execute(const ExecRequest& request, std::shared_ptr<ExecutionHost> host);
+    // Number of variables freed, or nullopt when there is no such session.
+    virtual std::optional<size_t> clear_session(const std::string& session_id) = 0;
+    virtual std::vector<SessionInfo> list_sessions() = 0;
+    // Takes (and clears) the background output waiting for `session_id`; nullopt when none.
+    virtual std::optional<BackgroundOutput> read_output(const std::string& session_id) {
+        (void)session_id;
+        return std::nullopt;
+    }
+    // Interrupts everything running (server shutdown). Returns without waiting.
+    virtual void interrupt_all() {}
+};
+
+}  // namespace pymcp::engine

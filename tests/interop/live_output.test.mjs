@@ -1,0 +1,58 @@
+// Live output through the official TypeScript SDK client: a 90 s job that prints a line every
+// 10 s, called with a 60 s request timeout that each progress notification resets
+// (resetTimeoutOnProgress). It completes only because the prints arrive as progress; each line
+// must reach the client within 1 s of its print (the code prints its own wall-clock time). The
+// only long test in this file.
+//
+// The SDK dispatches a notification in a microtask but a response at once, so a progress
+// notification that arrives in the same read as the response (the server flushes what waits just
+// before the result, as it must) is reported through onerror as "unknown token" after the
+// response removed the handler. Those, for this call's token, are the SDK's race and are
+// filtered; any other transport error fails the suite.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { connect } from './lib/server.mjs';
+
+describe('live output through the TypeScript SDK client', () => {
+  let s;
+  before(async () => { s = await connect(); });
+  after(async () => {
+    const ended = await s.close();
+    const others = s.errors.filter((e) => !/progress notification for an unknown token: .*"progressToken":\d+\}/.test(String(e?.message)));
+    assert.deepEqual(others, [], 'the transport saw something that is not JSON-RPC');
+    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
+  });
+
+  test('a 90 s job printing every 10 s completes under a 60 s timeout reset by progress', { timeout: 180_000 }, async () => {
+    const code = [
+      'import time',
+      'for i in range(9):',
+      '    time.sleep(10)',
+      '    print(f"tick {i} at {time.time():.3f}", flush=True)',
+      "'finished'",
+    ].join('\n');
+    const seen = [];  // [line, printed at (ms), received at (ms)]
+    let lastProgress = -Infinity;
+    const result = await s.client.callTool(
+      { name: 'python', arguments: { operation: 'execute', code, timeout: 150 } },
+      undefined,
+      {
+        timeout: 60_000,
+        resetTimeoutOnProgress: true,
+        onprogress: (p) => {
+          const received = Date.now();
+          assert.ok(p.progress > lastProgress, `progress ${p.progress} after ${lastProgress}`);
+          lastProgress = p.progress;
+          for (const m of (p.message ?? '').matchAll(/tick (\d+) at ([\d.]+)/g))
+            seen.push([Number(m[1]), Number(m[2]) * 1000, received]);
+        },
+      },
+    );
+    assert.notEqual(result.isError, true, JSON.stringify(result));
+    assert.equal(result.structuredContent.result, "'finished'");
+    assert.deepEqual(seen.map((x) => x[0]), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const [line, printed, received] of seen)
+      assert.ok(received - printed < 1000, `tick ${line} arrived ${received - printed} ms after its print`);
+  });
+});
