@@ -76,7 +76,7 @@ fi
 
 if (( print_only )); then
   printf 'apt %s\n' "${packages[@]}" >&3
-  if (( with_tests )); then printf 'npm ci tests/interop\n' >&3; fi
+  if (( with_tests )); then printf 'npm ci tests/interop\nnpm ci tests/conformance\n' >&3; fi
   exit 0
 fi
 
@@ -106,15 +106,24 @@ if (( ${#missing[@]} > 0 )); then
 fi
 
 # --- npm packages for the interop tests ---------------------------------------------------------
-interop="$root/tests/interop"
-if (( with_tests )) && [[ -f "$interop/package-lock.json" ]]; then
-  lock_hash="$(sha256sum "$interop/package-lock.json" | cut -d' ' -f1)"
-  stamp="$interop/node_modules/.pymcp-lock-sha256"
+# tests/interop: the clients and servers python-mcp is tested against. tests/conformance: the MCP
+# conformance suite, which needs Node >= 22 and so brings its own (the `node` npm package) in its
+# node_modules; the system Node stays as it is.
+npm_ci_if_changed() {
+  local dir="$1"
+  [[ -f "$dir/package-lock.json" ]] || return 0
+  local lock_hash stamp
+  lock_hash="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  stamp="$dir/node_modules/.pymcp-lock-sha256"
   if [[ ! -f "$stamp" || "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]]; then
-    say "package-lock.json changed (or first run): npm ci in tests/interop"
-    (cd "$interop" && npm ci --no-audit --no-fund </dev/null)
+    say "package-lock.json changed (or first run): npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund </dev/null)
     printf '%s\n' "$lock_hash" >"$stamp"
   fi
+}
+if (( with_tests )); then
+  npm_ci_if_changed "$root/tests/interop"
+  npm_ci_if_changed "$root/tests/conformance"
 fi
 
 # --- Release build ------------------------------------------------------------------------------

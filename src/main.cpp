@@ -194,6 +194,10 @@ void tell(int log_fd, const std::string& text) {
 // told on stderr (never stdout).
 std::string http_token(const pymcp::app::Options& opt, int log_fd) {
     if (!opt.http_token.empty()) return opt.http_token;
+    if (opt.http_no_token) {  // tests only; options.cpp allows it on loopback alone
+        tell(log_fd, "WARNING: --http-insecure-no-token: HTTP requests are served without a bearer token");
+        return "";
+    }
     unsigned char bytes[24];
     size_t got = 0;
     while (got < sizeof bytes)

@@ -96,6 +96,22 @@ void add_http_options(CLI::App& app, Options& o, std::string& address) {
                 if (c <= ' ' || c > '~') return std::string("the HTTP token must be printable ASCII without spaces");
             return std::string();
         });
+    app.add_flag("--http-insecure-no-token", o.http_no_token,
+                 "TESTS ONLY: serve --http without a bearer token (loopback HOST only; any local process "
+                 "may then run code as you)");
+}
+
+bool is_loopback_host(const std::string& host) {
+    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// "" or why --http-insecure-no-token cannot be used with the other options.
+std::string check_no_token(const Options& o) {
+    if (!o.http_no_token) return "";
+    if (!o.http) return "--http-insecure-no-token needs --http";
+    if (!o.http_token.empty()) return "--http-insecure-no-token and --http-token (or PYTHON_MCP_HTTP_TOKEN) exclude each other";
+    if (!is_loopback_host(o.http_host)) return "--http-insecure-no-token is only allowed on a loopback address, not " + o.http_host;
+    return "";
 }
 
 }  // namespace
@@ -174,6 +190,10 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     if (!http_address.empty()) {
         o.http = true;
         parse_http_address(http_address, o.http_host, o.http_port);
+    }
+    if (std::string problem = check_no_token(o); !problem.empty()) {
+        std::cerr << problem << "\n";
+        return 2;
     }
     o.timeout = seconds_to_ms(timeout_s);
     o.session_ttl = seconds_to_ms(session_ttl_s);

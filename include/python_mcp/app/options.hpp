@@ -40,6 +40,9 @@ struct Options {
     std::string http_host = "127.0.0.1";
     unsigned http_port = 0;  // 0: any free port (printed to stderr at start)
     std::string http_token;  // --http-token / PYTHON_MCP_HTTP_TOKEN; empty: generated at start
+    // --http-insecure-no-token: no bearer token at all. Test-only (the conformance suite cannot send
+    // one); refused unless HOST is a loopback address and no --http-token is given.
+    bool http_no_token = false;
 };
 
 // "[HOST:]PORT" ("8080", "0.0.0.0:8080", "[::1]:8080") into host and port; an error message
