@@ -18,13 +18,20 @@ using mcp::ToolError;
 
 namespace {
 
-bool is_block_tag(const std::string& name) {
-    static const char* blocks[] = {"p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol",
-                                   "tr", "table", "section", "article", "header", "footer", "pre",
-                                   "blockquote", "hr", "title", "dt", "dd"};
+// What an element's tag puts into the text: a blank line around paragraphs, headings, lists and
+// tables; a line break around other blocks; list items and table rows start a line.
+const char* tag_break(const std::string& name, bool closing) {
+    static const char* paragraphs[] = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
+                                       "table", "pre", "blockquote"};
+    static const char* blocks[] = {"div", "br", "hr", "title", "section", "article", "header", "footer"};
+    static const char* starts[] = {"li", "tr", "dt", "dd"};
+    for (const char* b : paragraphs)
+        if (name == b) return "\n\n";
     for (const char* b : blocks)
-        if (name == b) return true;
-    return false;
+        if (name == b) return "\n";
+    for (const char* b : starts)
+        if (name == b) return closing ? "" : "\n";
+    return "";
 }
 
 // "&amp;" and friends, "&#65;" and "&#x41;"; anything else stays as written.
@@ -120,7 +127,7 @@ std::string html_to_text(std::string_view html) {
             i = i == std::string_view::npos ? html.size() : i + 1;
             continue;
         }
-        if (is_block_tag(name)) raw += '\n';
+        raw += tag_break(name, closing);
         if (name == "li" && !closing) raw += "- ";
         if ((name == "td" || name == "th") && closing) raw += "  ";
     }
