@@ -44,6 +44,7 @@
 #include "python_mcp/tools/python_tool.hpp"
 #include "python_mcp/tools/script_store.hpp"
 #include "python_mcp/tools/sqlite_tool.hpp"
+#include "python_mcp/tools/user_tool.hpp"
 
 namespace pymcp::embedded {
 extern const char* const kToolReadme;
@@ -103,6 +104,7 @@ struct Services {
     pymcp::tools::ScriptStore scripts;
     std::unique_ptr<pymcp::tools::PythonTool> python_tool;
     std::unique_ptr<pymcp::tools::SqliteTool> sqlite_tool;
+    std::unique_ptr<pymcp::tools::UserTool> user_tool;
     std::unique_ptr<pymcp::client::DownstreamManager> downstream;
 };
 
@@ -122,6 +124,11 @@ Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, py
     sqlite_options.gate = tools::UnlockGate{opt.require_unlock_token, "29e63eb5"};
     sqlite_tool = std::make_unique<tools::SqliteTool>(sqlite_options);
     sqlite_tool->register_in(registry);
+
+    tools::UserToolOptions user_options;
+    user_options.gate = tools::UnlockGate{opt.require_unlock_token, "a1b2c3d4"};  // the original's token
+    user_tool = std::make_unique<tools::UserTool>(user_options);
+    user_tool->register_in(registry);
 
     client::DownstreamOptions downstream_options;
     downstream_options.expose = opt.expose_downstream;

@@ -282,16 +282,29 @@ class McpServer:
         request_id = self.send_request(method, params, id=id)
         return self.wait_response(request_id, since=since, timeout=timeout)
 
-    def initialize(self, version: str = LATEST_VERSION, *, send_initialized: bool = True) -> dict:
+    def initialize(self, version: str = LATEST_VERSION, *, send_initialized: bool = True,
+                   capabilities: dict | None = None) -> dict:
+        """`capabilities`: what this client declares (e.g. {"elicitation": {}} to be asked things)."""
         response = self.request("initialize", {
             "protocolVersion": version,
-            "capabilities": {},
+            "capabilities": capabilities or {},
             "clientInfo": {"name": "pymcp-e2e", "version": "1.0"},
         })
         assert "result" in response, f"initialize failed: {response}"
         if send_initialized:
             self.notify("notifications/initialized")
         return response["result"]
+
+    # --- requests from the server (elicitation, sampling, roots) -----------------------------
+    def wait_server_request(self, method: str, *, since: int = 0,
+                            timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """The next request the server sends us with this method (it carries an id to answer)."""
+        return self.wait_for(lambda m: isinstance(m, dict) and m.get("method") == method and "id" in m,
+                             since=since, timeout=timeout, what=f"a {method} request from the server")
+
+    def answer(self, request: dict, result: Any) -> None:
+        """Answers a request the server sent us."""
+        self.send({"jsonrpc": "2.0", "id": request["id"], "result": result})
 
     # --- tools --------------------------------------------------------------------------------
     def send_call(self, name: str, arguments: dict, *, id: Any = None) -> Any:
