@@ -1,5 +1,7 @@
 #include "python_mcp/python/session_engine.hpp"
 
+#include "python_mcp/support/time_format.hpp"
+
 #include <malloc.h>
 #include <pybind11/embed.h>
 #include <pthread.h>
@@ -114,16 +116,6 @@ std::string restore_server_signals() {
         changed += sigabbrev_np(s.sig) ? std::string("SIG") + sigabbrev_np(s.sig) : std::to_string(s.sig);
     }
     return changed;
-}
-
-std::string seconds_text(std::chrono::milliseconds ms) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(ms.count()) / 1000.0);
-    return buf;
-}
-
-std::string seconds_text(Clock::duration d) {
-    return seconds_text(std::chrono::round<std::chrono::milliseconds>(d));
 }
 
 // How often idle sessions are looked at: a quarter of the TTL (so one expires at most 25% late),
@@ -569,7 +561,7 @@ void SessionEngine::read_cell_result(Job& job, const RunFailure& failure) {
     if (!out.error) return;
     out.error->type = timed_out ? "TimeoutError" : "Cancelled";
     out.error->message = timed_out ? "the code ran past its timeout of " + seconds_text(job.request.timeout) +
-                                         " s and was interrupted"
+                                         " and was interrupted"
                                    : "the execution was cancelled";
 }
 
@@ -667,7 +659,7 @@ void SessionEngine::on_deadline(const std::shared_ptr<Job>& job) {
         out.duration_ms = std::chrono::duration<double, std::milli>(req.timeout + grace).count();
         out.error = ExecError{"TimeoutError",
                               "the code ran past its timeout of " + seconds_text(req.timeout) +
-                                  " s and has not stopped yet (it is probably inside a long C call that cannot be "
+                                  " and has not stopped yet (it is probably inside a long C call that cannot be "
                                   "interrupted); session '" + req.session_id +
                                   "' stays busy until it returns, other sessions keep working",
                               ""};
@@ -687,15 +679,15 @@ ExecOutcome SessionEngine::not_started_outcome(const Job& job) {
         std::string busy_for;
         {
             std::lock_guard lock(ahead->mutex);
-            if (ahead->started) busy_for = " that has been running for " + seconds_text(Clock::now() - ahead->started_at) + " s";
+            if (ahead->started) busy_for = " that has been running for " + seconds_text(Clock::now() - ahead->started_at);
         }
-        why = "it waited its whole timeout of " + seconds_text(req.timeout) + " s behind an earlier execution in session '" +
+        why = "it waited its whole timeout of " + seconds_text(req.timeout) + " behind an earlier execution in session '" +
               req.session_id + "'" + busy_for +
               " (probably inside a long C call that cannot be interrupted); that session stays busy until it returns, "
               "other sessions keep working";
     } else {
         why = "it could not start within its timeout of " + seconds_text(req.timeout) +
-              " s: other code held the interpreter (a long C call that keeps the GIL)" +
+              ": other code held the interpreter (a long C call that keeps the GIL)" +
               (req.run_on_main_thread ? std::string(" or the main thread") : std::string()) + " the whole time";
     }
     ExecOutcome out;
@@ -773,7 +765,7 @@ void SessionEngine::expiry_tick() {
     auto now = Clock::now();
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         if (!it->second->draining && now - it->second->last_used_steady > options_.session_ttl) {
-            spdlog::info("session '{}' expired after {} s idle", it->first, seconds_text(options_.session_ttl));
+            spdlog::info("session '{}' expired after {} idle", it->first, seconds_text(options_.session_ttl));
             expired_.push_back(std::move(it->second));
             it = sessions_.erase(it);
         } else {

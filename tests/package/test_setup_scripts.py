@@ -35,7 +35,7 @@ def test_test_setup_adds_the_test_tools():
     apt, other = needs("--with-tests")
     assert RUNTIME_PYTHON <= apt
     assert TEST_ONLY - {"nodejs", "npm"} <= apt  # node comes from apt only when missing or too old
-    assert other == ["npm ci tests/interop"]
+    assert other == ["npm ci tests/interop", "npm ci tests/conformance"]
 
 
 def test_serve_runs_the_runtime_setup_then_the_server(tmp_path):
