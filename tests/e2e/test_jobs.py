@@ -112,10 +112,19 @@ def test_clear_session_cancels_its_jobs(server):
     assert done["state"] == "cancelled"
 
 
-def test_a_call_to_a_session_running_a_job_queues_behind_it(server):
-    sc = structured(py(server, "start_job", code="import time\ntime.sleep(1)\nv = 5", session_id="q", persistent=True))
-    r = py(server, "execute", code="v", session_id="q", persistent=True)
-    rs = structured(r)
+def test_a_call_to_a_session_running_a_job_queues_behind_it(server, tmp_path):
+    flag = tmp_path / "go"
+    job_code = (f"import os, time\ndeadline = time.monotonic() + 60\n"
+                f"while not os.path.exists({str(flag)!r}) and time.monotonic() < deadline: time.sleep(0.01)\nv = 5")
+    sc = structured(py(server, "start_job", code=job_code, session_id="q", persistent=True))
+    since = server.mark()
+    rid = server.send_python("execute", code="v", session_id="q", persistent=True)
+    # execute is queued on the reader thread: the answer to a later ping proves it was taken
+    # while the job still waited for the flag.
+    server.request("ping")
+    assert not server.responses_for(rid)
+    flag.write_text("")
+    rs = structured(server.wait_response(rid, since=since)["result"])
     assert rs["result"] == "5"  # ran after the job, in its session
     assert sc["job_id"] in rs.get("note", "")
 
@@ -132,3 +141,27 @@ def test_wait_option_sets_the_default_budget(spawn):
 def test_bad_wait_is_refused(server):
     r = py(server, "execute", code="1", wait=-1)
     assert is_error(r) and "'wait' must be a number of seconds" in text_of(r)
+
+
+def test_no_progress_for_a_request_answered_with_a_handle(server):
+    """Live output and mcp.progress stop when the handle answers the request: progress for an
+    answered request is not allowed. What is printed after goes to the job's output."""
+    code = ("import time\nfor i in range(20):\n    print('line', i, flush=True)\n    mcp.progress(i, 20)\n"
+            "    time.sleep(0.1)\n'end'")
+    since = server.mark()
+    rid = server.send_request("tools/call", {"name": "python", "arguments": {"operation": "execute", "code": code,
+                                                                             "wait": 0.5},
+                                             "_meta": {"progressToken": "tok-job"}})
+    handle = structured(server.wait_response(rid, since=since)["result"])
+    assert handle["state"] == "running"
+    with server._cond:
+        answered_at = next(i for i, m in enumerate(server.messages) if isinstance(m, dict) and "result" in m
+                           and m.get("id") == rid)
+    done = structured(follow_to_end(server, handle["job_id"]))
+    assert done["result"] == "'end'" and "line 19" in done["stdout"]
+    late = [m for m in server.find(lambda m: m.get("method") == "notifications/progress", since=answered_at)
+            if m["params"].get("progressToken") == "tok-job"]
+    assert late == []
+    early = [m for m in server.find(lambda m: m.get("method") == "notifications/progress", since=since)
+             if m["params"].get("progressToken") == "tok-job"]
+    assert early, "progress was sent while the request was open"
