@@ -112,6 +112,7 @@ Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, py
     using namespace pymcp;
     tools::PythonToolOptions python_options;
     python_options.default_timeout = opt.timeout;
+    python_options.default_wait = opt.wait;
     python_options.default_max_output = opt.max_output;
     python_options.gate = tools::UnlockGate{opt.require_unlock_token, "c0de5eed"};
     python_options.readme = embedded::kToolReadme;

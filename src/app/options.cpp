@@ -139,7 +139,7 @@ std::string parse_http_address(const std::string& text, std::string& host, unsig
 std::variant<Options, int> parse_options(int argc, char** argv) {
     Options o;
     std::string scripts_dir, data_dir;
-    double timeout_s = 60, session_ttl_s = 0, downstream_timeout_s = 120;
+    double timeout_s = 60, session_ttl_s = 0, downstream_timeout_s = 120, wait_s = 50;
     CLI::App app{"python-mcp: an MCP server (stdio) that runs Python in an embedded CPython 3.11 with persistent "
                  "sessions; code calls other MCP tools in-process through the `mcp` module.",
                  "python-mcp"};
@@ -148,6 +148,10 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     app.add_option("--data-dir", data_dir, "Folder where sqlite database names resolve (default: $XDG_DATA_HOME/python-mcp/databases)");
     app.add_option("--timeout", timeout_s, "Default execute timeout in seconds (fractions allowed)")
         ->check(duration_check(false))->capture_default_str();
+    app.add_option("--wait", wait_s,
+                   "Default seconds execute/run_script wait for the result; code still running then goes on as a job "
+                   "and the call returns its job_id (0: at once)")
+        ->check(duration_check(true))->capture_default_str();
     app.add_option("--max-output", o.max_output, "Default bytes of stdout and of stderr kept per execution (head and tail)")
         ->check(CLI::Range(static_cast<size_t>(64), static_cast<size_t>(1) << 32))->capture_default_str();
     app.add_option("--max-message-bytes", o.max_message_bytes, "Longest accepted JSON-RPC input line in bytes")
@@ -196,6 +200,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         return 2;
     }
     o.timeout = seconds_to_ms(timeout_s);
+    o.wait = seconds_to_ms(wait_s);
     o.session_ttl = seconds_to_ms(session_ttl_s);
     o.downstream_timeout = seconds_to_ms(downstream_timeout_s);
     auto root = default_data_root();

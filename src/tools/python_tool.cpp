@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
+#include <future>
 #include <map>
 
 namespace pymcp::tools {
@@ -16,7 +18,9 @@ using mcp::ToolError;
 namespace {
 
 const char* const kOperations[] = {"execute",    "save_script",   "load_script",   "list_scripts", "delete_script",
-                                   "run_script", "clear_session", "list_sessions", "read_output",  "readme"};
+                                   "run_script", "clear_session", "list_sessions", "read_output",  "readme",
+                                   // jobs (issue 13)
+                                   "start_job",  "job_status",    "wait_job",      "cancel_job",   "list_jobs"};
 
 std::string operation_list() {
     std::string list;
@@ -33,9 +37,16 @@ std::string operation_list() {
 // later versions of the original tool) are accepted too, but not applied (kNotApplied); `argv`
 // is the original's name for `args`.
 const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFields = {
-    {"execute", {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "cwd", "env"}},
+    {"execute", {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "cwd", "env", "wait"}},
     {"run_script",
-     {"filename", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "args", "argv", "cwd", "env"}},
+     {"filename", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "args", "argv", "cwd", "env",
+      "wait"}},
+    // jobs (issue 13): start_job is execute answering with the job handle at once
+    {"start_job", {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "cwd", "env"}},
+    {"job_status", {"job_id", "since_offset"}},
+    {"wait_job", {"job_id", "wait", "since_offset"}},
+    {"cancel_job", {"job_id"}},
+    {"list_jobs", {}},
     {"save_script", {"filename", "code"}},
     {"load_script", {"filename"}},
     {"delete_script", {"filename"}},
@@ -159,6 +170,9 @@ json input_schema() {
         {"argv", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "The original tool's name for 'args'."}}},
         {"cwd", {{"type", "string"}, {"description", "Accepted for compatibility with the original tool, not applied (the working directory is shared by all sessions); the result says so."}}},
         {"env", {{"type", "object"}, {"description", "Accepted for compatibility with the original tool, not applied (os.environ is shared by all sessions); the result says so."}}},
+        {"wait", {{"type", "number"}, {"minimum", 0}, {"description", "execute/run_script: seconds to wait for the result (default: the server's --wait, 50); code still running then goes on as a job and the call returns its job_id (0: at once). wait_job: seconds to block for the job to end."}}},
+        {"job_id", {{"type", "string"}, {"description", "job_status, wait_job, cancel_job: the job, as a job handle or list_jobs names it."}}},
+        {"since_offset", {{"type", "integer"}, {"minimum", 0}, {"description", "job_status, wait_job: the job's output from this byte offset (the previous answer's next_offset); default 0."}}},
         {"tool_unlock_token", {{"type", "string"}, {"description", "Accepted for compatibility; required only when the server runs with --require-unlock-token (see the readme)."}}}};
     json schema{{"type", "object"}, {"properties", fields}};
     schema["properties"]["input"] = {{"type", "object"},
@@ -205,7 +219,16 @@ json output_schema() {
                   {"variables_freed", {{"type", "integer"}}},
                   {"readme", {{"type", "string"}}},
                   {"background_output_bytes", {{"type", "integer"}}},
-                  {"bytes", {{"type", "integer"}}}}}};
+                  {"bytes", {{"type", "integer"}}},
+                  // jobs (issue 13)
+                  {"job_id", {{"type", "string"}}},
+                  {"state", {{"type", "string"}}},
+                  {"elapsed", {{"type", "number"}}},
+                  {"output", {{"type", "string"}}},
+                  {"next_offset", {{"type", "integer"}}},
+                  {"output_skipped_bytes", {{"type", "integer"}}},
+                  {"cancel_sent", {{"type", "boolean"}}},
+                  {"jobs", {{"type", "array"}}}}}};
 }
 
 const char* const kDescription =
@@ -215,7 +238,7 @@ const char* const kDescription =
     "conversation: query, transform and store in code, return only the summary. The value of a trailing "
     "expression is returned. Operations: execute (default), save_script, load_script, list_scripts, "
     "delete_script, run_script, clear_session, list_sessions, read_output (what background threads printed after "
-    "their run), readme (full documentation). With a progressToken, what the code prints arrives while it runs, as "
+    "their run), readme (full documentation), and the job operations: code still running after 'wait' seconds (default 50) goes on as a job and the call returns its job_id, to follow with wait_job (start_job, wait_job, cancel_job, list_jobs and the job's state: see the readme). With a progressToken, what the code prints arrives while it runs, as "
     "notifications/progress messages. Arguments are "
     "accepted plain or wrapped as {\"input\": {...}}.";
 
@@ -247,7 +270,8 @@ std::string text_block(const engine::ExecOutcome& o, const std::string& note) {
 }  // namespace
 
 PythonTool::PythonTool(engine::Engine& engine, ScriptStore& scripts, PythonToolOptions options)
-    : engine_(engine), scripts_(scripts), options_(std::move(options)) {}
+    : engine_(engine), scripts_(scripts), options_(std::move(options)),
+      jobs_(std::make_shared<JobStore>(options_.job_history)) {}
 
 mcp::ToolDefinition PythonTool::definition(const std::string& callable_tools_summary) const {
     mcp::ToolDefinition d;
@@ -331,7 +355,10 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
     (void)check_fields(input, op);  // execute and run_script report unused fields in their note
     options_.gate.check(input, options_.readme);
 
-    if (op == "execute") return execute(input, require_string(input, "code", "for execute"), "", context);
+    if (op == "execute" || op == "start_job")
+        return execute(input, require_string(input, "code", "for " + op), "", context);
+    if (op == "job_status" || op == "wait_job" || op == "cancel_job" || op == "list_jobs")
+        return job_operation(op, input, context);
     if (op == "run_script") {
         std::string name = require_string(input, "filename", "for run_script");
         std::string code = scripts_.read_code(name);
@@ -355,11 +382,17 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
     }
     if (op == "clear_session") {
         std::string id = get_string(input, "session_id").value_or("default");
+        auto cancelled = jobs_->cancel_session(id);  // jobs (issue 13): its running jobs end with it
         auto freed = engine_.clear_session(id);
         json r{{"session_id", id}, {"cleared", freed.has_value()}, {"variables_freed", freed.value_or(0)}};
-        return mcp::tool_result(freed ? "Cleared session '" + id + "': freed " + std::to_string(*freed) + " variable(s)"
-                                      : "There is no session '" + id + "' (nothing to clear)",
-                                r);
+        std::string text = freed ? "Cleared session '" + id + "': freed " + std::to_string(*freed) + " variable(s)"
+                                 : "There is no session '" + id + "' (nothing to clear)";
+        if (!cancelled.empty()) {
+            r["jobs"] = cancelled;
+            text += "; cancelled its running job(s):";
+            for (const auto& j : cancelled) text += " " + j;
+        }
+        return mcp::tool_result(text, r);
     }
     if (op == "read_output") return read_output(input);
     return list_sessions();
@@ -542,14 +575,13 @@ json PythonTool::execute(const json& input, const std::string& code, const std::
                          mcp::CallContext& context) {
     auto req = make_request(input, code, filename, context);
     std::string note = notes_for(input, req);
-    auto host = make_host(context);
-    try {
-        engine::ExecOutcome outcome = engine_.execute(req, host);
-        host->finish();
-        return format(req, std::move(outcome), note);
-    } catch (const engine::EngineError& e) {
-        throw ToolError(e.what());
-    }
+    auto wait = get_string(input, "operation").value_or("") == "start_job" ? std::chrono::milliseconds(0) : wait_field(input);
+    // The answer (result or job handle) arrives from the completion or the budget timer.
+    auto answered = std::make_shared<std::promise<json>>();
+    auto answer = answered->get_future();
+    start_execution(std::move(req), std::move(note), context, wait,
+                    [answered](json r) { answered->set_value(std::move(r)); });
+    return answer.get();
 }
 
 std::shared_ptr<ToolCallHost> PythonTool::make_host(const mcp::CallContext& context) {
@@ -577,22 +609,262 @@ bool PythonTool::submit_execute(const mcp::ToolCall& call) {
     ToolInput fields(call.arguments());
     const json& input = fields.fields();
     std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
-    if (op != "execute") return false;  // the other operations touch files or the GIL: not on this thread
+    // The other operations touch files or the GIL: not on this thread.
+    if (op != "execute" && op != "start_job") return false;
     (void)check_fields(input, op);
     options_.gate.check(input, options_.readme);
-    auto req = make_request(input, require_string(input, "code", "for execute"), "", context);
+    auto req = make_request(input, require_string(input, "code", "for " + op), "", context);
     std::string note = notes_for(input, req);
-    auto host = make_host(context);
+    auto wait = op == "start_job" ? std::chrono::milliseconds(0) : wait_field(input);
+    start_execution(std::move(req), std::move(note), context, wait, [call](json r) { call.done(std::move(r)); });
+    return true;
+}
+
+// ================================================================================================
+// Jobs (issue 13): the wait budget and the job operations. Kept apart from the result formatting
+// above: a job's result is exactly what format() made when the execution ended.
+// ================================================================================================
+
+namespace {
+
+// The execution's host as a job sees it: what the code prints goes to the job's buffer as well as
+// to the call's host (live output). detach() is called when the call is answered with a job
+// handle: the request is over, so the pending live output is flushed and nothing more is sent
+// for it (no live output, no progress); the code's tool calls still work (they need no request).
+// Threads: as ExecutionHost. mutex_ orders progress against detach, so no progress notification
+// leaves after the handle's answer.
+class JobHost final : public engine::ExecutionHost {
+public:
+    JobHost(std::shared_ptr<ToolCallHost> inner, std::shared_ptr<Job> job) : inner_(std::move(inner)), job_(std::move(job)) {}
+
+    void output(engine::OutputStream stream, std::string_view text) override {
+        job_->append(text);
+        inner_->output(stream, text);  // dropped by LiveOutput once finished
+    }
+    void progress(double done, std::optional<double> total, const std::string& message) override {
+        std::lock_guard lock(mutex_);
+        if (!detached_) inner_->progress(done, total, message);
+    }
+    json call_tool(const std::string& name, json arguments, const std::string& session,
+                   const CancellationToken& cancel) override {
+        return inner_->call_tool(name, std::move(arguments), session, cancel);
+    }
+    json list_tools() override { return inner_->list_tools(); }
+    std::string wait_for_server(const std::string& server, const CancellationToken& cancel) override {
+        return inner_->wait_for_server(server, cancel);
+    }
+    // Before the call's answer: flushes live output; later output and progress are not sent.
+    void detach() {
+        {
+            std::lock_guard lock(mutex_);
+            detached_ = true;
+        }
+        inner_->finish();
+    }
+    void finish() { inner_->finish(); }
+
+private:
+    const std::shared_ptr<ToolCallHost> inner_;
+    const std::shared_ptr<Job> job_;
+    std::mutex mutex_;
+    bool detached_ = false;  // GUARDED_BY(mutex_)
+};
+
+// Who answers the call: the completion (within the budget) or the budget timer (a job handle).
+struct Budget {
+    std::mutex mutex;
+    bool answered = false;  // GUARDED_BY(mutex)
+    uint64_t timer = 0;     // GUARDED_BY(mutex): 0 when none
+    // Claims the answer; true for the one caller that got it.
+    bool claim() {
+        std::lock_guard lock(mutex);
+        return !std::exchange(answered, true);
+    }
+};
+
+JobState job_state_of(engine::ExecOutcome::Status status) {
+    using Status = engine::ExecOutcome::Status;
+    switch (status) {
+        case Status::Ok: return JobState::Succeeded;
+        case Status::Error: return JobState::Failed;
+        case Status::TimedOut: return JobState::TimedOut;
+        case Status::Cancelled: return JobState::Cancelled;
+    }
+    return JobState::Failed;
+}
+
+double seconds3(double s) { return std::round(s * 1000) / 1000; }
+
+std::string seconds_text(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", s);
+    return buf;
+}
+
+std::string poll_hint(const Job& job, size_t next_offset) {
+    return "The code goes on running in session '" + job.session_id() + "'. Follow it with {\"operation\": \"wait_job\", "
+           "\"job_id\": \"" + job.id() + "\", \"since_offset\": " + std::to_string(next_offset) +
+           "} (blocks up to 'wait' seconds, default 50, then answers as job_status), look with job_status, stop it "
+           "with cancel_job.";
+}
+
+// A job as job_status shows it. Running: its output since `since` and how to poll. Done: its
+// result exactly as execute would have answered, with the job's fields added.
+json job_report(const Job& job, size_t since, bool whole_output) {
+    if (auto result = job.result()) {
+        json r = std::move(*result);
+        json& s = r["structuredContent"];
+        s["job_id"] = job.id();
+        s["state"] = job_state_name(job.state());
+        s["elapsed"] = seconds3(job.elapsed_seconds());
+        s["next_offset"] = job.output_bytes();
+        std::string line = "[job " + job.id() + ": " + job_state_name(job.state()) + " after " +
+                           seconds_text(job.elapsed_seconds()) + " s]\n";
+        for (auto& block : r["content"])
+            if (block.value("type", "") == "text") {
+                block["text"] = line + block["text"].get<std::string>();
+                break;
+            }
+        return r;
+    }
+    JobOutput out = job.output_since(since);
+    if (whole_output) out.text = job.output_head_tail();
+    double elapsed = seconds3(job.elapsed_seconds());
+    json s{{"job_id", job.id()},
+           {"session_id", job.session_id()},
+           {"state", "running"},
+           {"elapsed", elapsed},
+           {"output", out.text},
+           {"next_offset", out.next_offset},
+           {"output_skipped_bytes", out.skipped_bytes}};
+    std::string hint = poll_hint(job, out.next_offset);
+    s["note"] = hint;
+    std::string text = "[job " + job.id() + ": running for " + seconds_text(elapsed) + " s]\n" +
+                       (out.skipped_bytes ? "... [" + std::to_string(out.skipped_bytes) + " bytes not kept] ...\n" : "") +
+                       out.text + (out.text.empty() || out.text.back() == '\n' ? "" : "\n") + "[note] " + hint + "\n";
+    return mcp::tool_result(text, std::move(s));
+}
+
+}  // namespace
+
+std::chrono::milliseconds PythonTool::wait_field(const json& input) const {
+    auto w = get_number(input, "wait");
+    if (!w) return options_.default_wait;
+    if (!(*w >= 0) || !std::isfinite(*w)) throw ToolError("'wait' must be a number of seconds, 0 or more");
+    return std::chrono::milliseconds(static_cast<long long>(std::min(*w, 7.0 * 86400) * 1000));
+}
+
+std::string PythonTool::queued_behind_note(const engine::ExecRequest& req) const {
+    if (!req.persistent) return {};
+    std::string ids;
+    for (const auto& job : jobs_->running_in(req.session_id))
+        if (job->persistent()) ids += (ids.empty() ? "" : ", ") + job->id();
+    if (ids.empty()) return {};
+    return "Session '" + req.session_id + "' was running job " + ids +
+           " when this call came: the call waited for it to end (one call at a time per session).";
+}
+
+void PythonTool::start_execution(engine::ExecRequest req, std::string note, const mcp::CallContext& context,
+                                 std::chrono::milliseconds wait, Answer answer) {
+    // The job's own cancellation (cancel_job, clear_session), also fired by the request's.
+    CancellationSource cancel(req.cancel);
+    req.cancel = cancel.token();
+    auto job = std::make_shared<Job>(jobs_->next_id(), req.session_id, req.persistent, req.max_output, cancel);
+    if (auto behind = queued_behind_note(req); !behind.empty()) note += (note.empty() ? "" : " ") + behind;
+    auto host = std::make_shared<JobHost>(make_host(context), job);
+    auto budget = std::make_shared<Budget>();
+    const bool at_once = wait.count() == 0;
+    if (at_once) {  // start_job: the handle, whatever happens next (added before the code can end)
+        (void)budget->claim();
+        jobs_->add(job);
+        host->detach();
+    }
+    std::weak_ptr<DeadlineTimer> timer = budget_timer_;
+    auto jobs = jobs_;
     try {
-        // Live output that waits is sent before the result, on the completing thread.
-        engine_.submit(req, host, [req, call, note, host](engine::ExecOutcome o) {
-            host->finish();
-            call.done(format(req, std::move(o), note));
+        engine_.submit(req, host, [req, note, host, job, budget, answer, jobs, timer](engine::ExecOutcome o) {
+            JobState state = job_state_of(o.status);
+            json result = format(req, std::move(o), note);
+            if (budget->claim()) {  // within the budget: answered as without jobs
+                uint64_t id = std::exchange(budget->timer, 0);  // claim() ordered this against the scheduler
+                if (auto t = timer.lock(); t && id) t->cancel(id);
+                host->finish();  // live output that waits goes before the result, on this thread
+                answer(std::move(result));
+                return;
+            }
+            job->finish(state, std::move(result));
+            jobs->prune();
         });
     } catch (const engine::EngineError& e) {
+        if (at_once) jobs_->remove(job->id());
         throw ToolError(e.what());
     }
-    return true;
+    if (at_once) {
+        answer(job_report(*job, 0, true));
+        return;
+    }
+    std::lock_guard lock(budget->mutex);
+    if (budget->answered) return;  // ended already
+    budget->timer = budget_timer_->schedule(DeadlineTimer::Clock::now() + wait, [job, host, budget, answer, jobs] {
+        if (!budget->claim()) return;
+        jobs->add(job);
+        host->detach();
+        answer(job_report(*job, 0, true));
+    });
+}
+
+std::shared_ptr<Job> PythonTool::find_job(const json& input) const {
+    std::string id = require_string(input, "job_id", "for this operation");
+    auto job = jobs_->find(id);
+    if (!job)
+        throw ToolError("there is no job '" + quoted_name(id) + "': list_jobs shows the jobs kept (the last " +
+                        std::to_string(options_.job_history) + " finished ones and all running ones)");
+    return job;
+}
+
+json PythonTool::list_jobs() const {
+    json list = json::array();
+    std::string text;
+    for (const auto& job : jobs_->list()) {
+        double elapsed = seconds3(job->elapsed_seconds());
+        list.push_back(json{{"job_id", job->id()},
+                            {"session_id", job->session_id()},
+                            {"state", job_state_name(job->state())},
+                            {"elapsed", elapsed},
+                            {"output_bytes", job->output_bytes()}});
+        text += job->id() + ": " + job_state_name(job->state()) + ", " + seconds_text(elapsed) +
+                " s, session '" + job->session_id() + "', " + std::to_string(job->output_bytes()) + " bytes of output\n";
+    }
+    size_t count = list.size();
+    return mcp::tool_result(text.empty() ? "No jobs." : text, json{{"jobs", std::move(list)}, {"count", count}});
+}
+
+json PythonTool::job_operation(const std::string& op, const json& input, mcp::CallContext& context) {
+    if (op == "list_jobs") return list_jobs();
+    auto job = find_job(input);
+    size_t since = 0;
+    if (auto o = get_integer(input, "since_offset")) {
+        if (*o < 0) throw ToolError("'since_offset' must be 0 or more (a byte offset: the last answer's next_offset)");
+        since = static_cast<size_t>(*o);
+    }
+    if (op == "cancel_job") {
+        bool sent = job->cancel();
+        // The engine answers a cancelled execution at once; code that ignores the interrupt (a
+        // long C call) is reported as still running.
+        job->wait_until(Job::Clock::now() + std::chrono::seconds(5));
+        json r = job_report(*job, since, false);
+        r["structuredContent"]["cancel_sent"] = sent;
+        return r;
+    }
+    if (op == "wait_job") {
+        auto deadline = Job::Clock::now() + wait_field(input);
+        const auto& cancel = context.cancellation();
+        // In slices, so the client's cancellation of wait_job ends the wait (not the job).
+        while (!job->wait_until(std::min(deadline, Job::Clock::now() + std::chrono::milliseconds(100))) &&
+               Job::Clock::now() < deadline && !cancel.cancelled()) {
+        }
+    }
+    return job_report(*job, since, false);
 }
 
 }  // namespace pymcp::tools

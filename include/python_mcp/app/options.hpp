@@ -16,6 +16,7 @@ struct Options {
     // Durations are given in (fractional) seconds and kept in whole milliseconds, rounded up:
     // --session-ttl 0.5 is half a second, not 0 (which means "never").
     std::chrono::milliseconds timeout{60000};
+    std::chrono::milliseconds wait{50000};  // --wait: execute's wait budget before a job handle
     size_t max_output = 64 * 1024;
     size_t max_message_bytes = 32 * 1024 * 1024;
     size_t max_sessions = 64;

@@ -13,12 +13,14 @@
 // isError result).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "python_mcp/engine/engine.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/support/deadline_timer.hpp"
+#include "python_mcp/tools/job_store.hpp"
 #include "python_mcp/tools/live_output.hpp"
 #include "python_mcp/tools/script_store.hpp"
 #include "python_mcp/tools/tool_args.hpp"
@@ -32,6 +34,10 @@ struct PythonToolOptions {
     UnlockGate gate;
     std::string readme;  // the full documentation returned by the readme operation
     LiveOutputOptions live_output;
+    // Jobs: how long execute/run_script wait before answering with a job handle (--wait), and
+    // how many finished jobs are kept for job_status.
+    std::chrono::milliseconds default_wait{50000};
+    size_t job_history = 100;
 };
 
 class PythonTool {
@@ -65,12 +71,29 @@ private:
                       mcp::CallContext& context);
     std::string summarize_tools(const mcp::ToolRegistry& registry) const;
 
+    // --- Jobs (issue 13): the wait budget and the job operations (python_tool_jobs block). ---
+    using Answer = std::function<void(mcp::json)>;
+    // Submits the execution; `answer` is called once: with the formatted result when it ends
+    // within `wait`, else with a job handle at `wait` (0: at once), the code running on.
+    void start_execution(engine::ExecRequest request, std::string note, const mcp::CallContext& context,
+                         std::chrono::milliseconds wait, Answer answer);
+    std::chrono::milliseconds wait_field(const mcp::json& input) const;
+    std::string queued_behind_note(const engine::ExecRequest& request) const;
+    mcp::json job_operation(const std::string& op, const mcp::json& input, mcp::CallContext& context);
+    std::shared_ptr<Job> find_job(const mcp::json& input) const;
+    mcp::json list_jobs() const;
+
     engine::Engine& engine_;
     ScriptStore& scripts_;
     const PythonToolOptions options_;
     const mcp::ToolRegistry* registry_ = nullptr;  // set once by register_in
+    // Jobs: shared with completions and budget timers, which may run after this tool is gone.
+    const std::shared_ptr<JobStore> jobs_;
     // Flushes live output; its own thread, so a client that stops reading stalls nothing else.
     std::unique_ptr<DeadlineTimer> live_timer_ = std::make_unique<DeadlineTimer>();
+    // Fires wait budgets (answers calls with job handles); completions cancel theirs through a
+    // weak_ptr. Declared last: destroyed (and joined) first.
+    std::shared_ptr<DeadlineTimer> budget_timer_ = std::make_shared<DeadlineTimer>();
 };
 
 }  // namespace pymcp::tools
