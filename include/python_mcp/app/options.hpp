@@ -17,6 +17,8 @@ struct Options {
     // --session-ttl 0.5 is half a second, not 0 (which means "never").
     std::chrono::milliseconds timeout{60000};
     size_t max_output = 64 * 1024;
+    size_t max_images = 8;                   // per execution: figures and display() images returned
+    size_t max_image_bytes = 2 * 1024 * 1024;  // per execution: their bytes together (before base64)
     size_t max_message_bytes = 32 * 1024 * 1024;
     size_t max_sessions = 64;
     std::chrono::milliseconds session_ttl{0};  // 0: sessions live until cleared
