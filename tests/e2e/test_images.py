@@ -159,3 +159,41 @@ def test_user_backend_choice_is_kept(spawn):
     s = spawn(env={"MPLBACKEND": "svg"})
     s.initialize()
     assert ok(s, "import os\nos.environ['MPLBACKEND']")["result"] == "'svg'"
+
+
+def test_figure_of_a_failing_cell_is_still_returned_and_closed(server):
+    result = server.python(code="import matplotlib.pyplot as plt\nplt.plot([1, 2])\n1 / 0")
+    assert is_error(result) and "ZeroDivisionError" in text_of(result)
+    assert len(images(result)) == 1
+    assert ok(server, "import matplotlib.pyplot as plt\nplt.get_fignums()")["result"] == "[]"
+
+
+def test_too_big_image_is_downscaled_once_before_being_dropped(server):
+    code = "from PIL import Image\nimport os\nImage.frombytes('RGB', (300, 300), os.urandom(300 * 300 * 3))"
+    full = run(server, code)
+    (big,) = images(full)
+    result = run(server, code, max_image_bytes=len(big) // 2)
+    (small,) = images(result)
+    assert png_size(small) == (150, 150) and decoded_by_pil(small) == (150, 150)
+    assert len(small) <= len(big) // 2
+    # A quarter of the bytes does not fit even at half size: dropped, with the note.
+    dropped = run(server, code, max_image_bytes=len(big) // 8)
+    assert images(dropped) == [] and structured(dropped)["images_dropped"] == 1
+
+
+def test_show_in_a_run_script_and_in_a_thread(server):
+    server.python("save_script", filename="plot.py", code="import matplotlib.pyplot as plt\nplt.plot([3, 1])\nplt.show()\n")
+    assert len(images(server.python("run_script", filename="plot.py"))) == 1
+    code = ("import threading\nfrom PIL import Image\n"
+            "t = threading.Thread(target=lambda: display(Image.new('L', (3, 3))))\nt.start(); t.join()")
+    assert [png_size(p) for p in images(run(server, code))] == [(3, 3)]
+
+
+def test_display_of_svg_is_text_and_bad_fields_are_refused(server):
+    code = ("class Pic:\n    def _repr_svg_(self):\n        return '<svg xmlns=\"http://www.w3.org/2000/svg\"/>'\n"
+            "display(Pic())")
+    result = run(server, code)
+    assert result["content"][1] == {"type": "text", "text": '<svg xmlns="http://www.w3.org/2000/svg"/>'}
+    assert structured(result)["display"][0]["mimeType"] == "image/svg+xml"
+    bad = server.python(code="1", max_images=-1)
+    assert is_error(bad) and "max_images" in text_of(bad)
