@@ -197,3 +197,12 @@ def test_display_of_svg_is_text_and_bad_fields_are_refused(server):
     assert structured(result)["display"][0]["mimeType"] == "image/svg+xml"
     bad = server.python(code="1", max_images=-1)
     assert is_error(bad) and "max_images" in text_of(bad)
+
+
+def test_figures_of_a_timed_out_cell_are_closed_without_an_image(server):
+    result = server.python(code="import matplotlib.pyplot as plt\nplt.plot([1, 2])\nwhile True:\n    pass",
+                           persistent=True, timeout=1)
+    assert is_error(result) and structured(result)["timed_out"] is True
+    assert images(result) == []
+    sc = ok(server, "import matplotlib.pyplot as plt\nplt.get_fignums()", persistent=True)
+    assert sc["result"] == "[]"
