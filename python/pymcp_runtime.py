@@ -546,7 +546,7 @@ def _downscaled(data, mime):
         return None
 
 
-def _capture_figures(ex, shown_only=False):
+def _capture_figures(ex):
     """Each figure opened since the cell started becomes an image, then is closed (as Jupyter's
     inline backend does). Errors become a line on the cell's stderr, never the cell's failure."""
     helpers = sys.modules.get("matplotlib._pylab_helpers")

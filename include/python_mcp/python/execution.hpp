@@ -8,7 +8,7 @@
 // output); once close_output() ran, writes of threads that outlive the run go to the session's
 // BackgroundOutputStore (read_output), or to the log when that is full.
 //
-// Thread-safe: buffers, the store and the call log have their own locks (leaf locks, taken one
+// Thread-safe: buffers, the store, the call log and the rich content (display) have their own locks (leaf locks, taken one
 // at a time); the interrupt state is atomic plus a CancellationSource; the cell result is written
 // by the running thread only, and read by it after the run. sleep() blocks without the GIL (the
 // binding releases it). Host calls are made without any of these locks. Nothing throws except
