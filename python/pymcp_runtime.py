@@ -317,6 +317,15 @@ def _setup():
     sys.setswitchinterval(0.001)
     sys.argv = _sys_argv
     sys.ps1, sys.ps2 = ">>> ", "... "
+    # Headless plots: no display here, and a GUI backend would fail or block (the user's choice wins).
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = "Agg"
+    if "matplotlib.pyplot" in sys.modules:
+        _patch_pyplot(sys.modules["matplotlib.pyplot"])
+    else:
+        sys.meta_path.insert(0, _PyplotHook)
+    if not hasattr(builtins, "display"):
+        builtins.display = display
     # A cell's compiled code is cached by its text: models resend the same cells often.
     global _compiled
     _compiled = {}
@@ -495,6 +504,231 @@ class _LinecacheFeeder:
         return None
 
 
+# ---------------------------------------------------------------------------------------------
+# Rich results: figures and images as image content, display(). Nothing here imports matplotlib,
+# PIL or pandas: a value of theirs, or pyplot in sys.modules, means the cell already did, so a
+# cell without figures pays a dict lookup. pyplot's figures are process-global: a cell takes the
+# figures opened since it started (other sessions' figures open at that moment are left alone).
+
+_figure_baseline = contextvars.ContextVar("pymcp_figures", default=frozenset())
+_FIGURE_DPI = 100
+_PLAIN_TYPES = frozenset((int, float, str, bytes, bool, list, tuple, dict, set, frozenset, complex, type))
+
+
+def _open_figures():
+    helpers = sys.modules.get("matplotlib._pylab_helpers")
+    return frozenset(helpers.Gcf.figs) if helpers is not None else frozenset()
+
+
+def _figure_png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_FIGURE_DPI)
+    return buf.getvalue()
+
+
+def _add_image(ex, data, mime):
+    """Hands an image to the execution; one that would not fit the call's byte budget is first
+    shrunk to half its size when Pillow is there. False when it was dropped."""
+    if len(data) > ex.image_bytes_left():
+        data = _downscaled(data, mime) or data
+    return ex.add_display("image", mime, data)
+
+
+def _downscaled(data, mime):
+    try:
+        from PIL import Image
+        img = Image.open(io.BytesIO(data))
+        img = img.resize((max(1, img.width // 2), max(1, img.height // 2)))
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG" if mime == "image/jpeg" else "PNG")
+        return buf.getvalue()
+    except Exception:  # noqa: BLE001 - no Pillow, or an image it cannot read: keep the original
+        return None
+
+
+def _capture_figures(ex):
+    """Each figure opened since the cell started becomes an image, then is closed (as Jupyter's
+    inline backend does). Errors become a line on the cell's stderr, never the cell's failure."""
+    helpers = sys.modules.get("matplotlib._pylab_helpers")
+    plt = sys.modules.get("matplotlib.pyplot")
+    if helpers is None or plt is None:
+        return
+    baseline = _figure_baseline.get()
+    for num, manager in list(helpers.Gcf.figs.items()):
+        if num in baseline:
+            continue
+        fig = manager.canvas.figure
+        try:
+            if not ex.interrupted() and (fig.axes or fig.texts or fig.images):
+                _add_image(ex, _figure_png(fig), "image/png")
+        except Exception as e:  # noqa: BLE001
+            ex.write(1, f"python-mcp: figure {num} could not be rendered: {type(e).__name__}: {e}\n")
+        finally:
+            plt.close(fig)
+
+
+def _figure_of(value):
+    """The matplotlib Figure a value is or belongs to (an Axes), else None."""
+    mfig = sys.modules.get("matplotlib.figure")
+    if mfig is None:
+        return None
+    if isinstance(value, mfig.Figure):
+        return value
+    maxes = sys.modules.get("matplotlib.axes")
+    if maxes is not None and isinstance(value, maxes.Axes):
+        return value.figure
+    return None
+
+
+def _image_of(value):
+    """(mime, bytes) of a value that shows as an image (a Figure, an Axes, a PIL image, an object
+    with _repr_png_ / _repr_jpeg_), else None. An open figure is closed once rendered."""
+    fig = _figure_of(value)
+    if fig is not None:
+        data = _figure_png(fig)
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close(fig)  # taken now: not again at the end of the cell
+        return "image/png", data
+    cls = type(value)
+    for attr, mime in (("_repr_png_", "image/png"), ("_repr_jpeg_", "image/jpeg")):
+        method = getattr(cls, attr, None)  # on the type: a __getattr__ that answers anything is not asked
+        if method is None:
+            continue
+        data = method(value)
+        if isinstance(data, tuple):  # (data, metadata), as IPython allows
+            data = data[0]
+        if isinstance(data, str):
+            import base64
+            data = base64.b64decode(data)
+        if isinstance(data, (bytes, bytearray)) and data:
+            return mime, bytes(data)
+    return None
+
+
+def _show_as_image(ex, value):
+    """True when the trailing value went out as an image (it then has no repr in the result)."""
+    if type(value) in _PLAIN_TYPES:
+        return False
+    try:
+        image = _image_of(value)
+    except Exception as e:  # noqa: BLE001 - a broken _repr_png_: the repr, as before
+        ex.write(1, f"python-mcp: the value could not be shown as an image: {type(e).__name__}: {e}\n")
+        return False
+    if image is None:
+        return False
+    _add_image(ex, image[1], image[0])
+    return True
+
+
+def _patched_show(real_show):
+    def show(*args, **kwargs):
+        """In python-mcp: the open figures become images of the result (then are closed)."""
+        ex = current.get()
+        if ex is None:
+            return real_show(*args, **kwargs)
+        _capture_figures(ex)
+        return None
+    show.__wrapped__ = real_show
+    show.__name__ = show.__qualname__ = "show"
+    return show
+
+
+def _patch_pyplot(module):
+    real = getattr(module, "show", None)
+    if real is not None and getattr(real, "__wrapped__", None) is None:
+        module.show = _patched_show(real)
+
+
+class _PyplotLoader:
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _patch_pyplot(module)
+        if _PyplotHook in sys.meta_path:
+            sys.meta_path.remove(_PyplotHook)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _PyplotHook:
+    """A sys.meta_path finder that patches plt.show when matplotlib.pyplot is first imported."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "matplotlib.pyplot":
+            return None
+        for finder in sys.meta_path:
+            if finder is cls:
+                continue
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None and spec.loader is not None:
+                spec.loader = _PyplotLoader(spec.loader)
+                return spec
+        return None
+
+
+_TABLE_ROWS = 60  # a DataFrame shows its first and last rows, with its shape
+
+
+def _table_text(df):
+    shape = f"[{df.shape[0]} rows x {df.shape[1]} columns]"
+    part = df if len(df) <= _TABLE_ROWS else df.iloc[list(range(_TABLE_ROWS // 2)) + list(range(-_TABLE_ROWS // 2, 0))]
+    try:
+        text = part.to_markdown()
+    except ImportError:  # no tabulate
+        text = part.to_string()
+    if len(df) > _TABLE_ROWS:
+        text += f"\n(showing the first and last {_TABLE_ROWS // 2} rows)"
+    return text + "\n" + shape
+
+
+def _display_text(obj):
+    """(mime, text) for display() of a value that is not an image."""
+    if isinstance(obj, str):
+        return "text/plain", obj
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series)):
+        return "text/markdown", _table_text(obj if isinstance(obj, pd.DataFrame) else obj.to_frame())
+    cls = type(obj)
+    for attr, mime in (("_repr_markdown_", "text/markdown"), ("_repr_svg_", "image/svg+xml"),
+                       ("_repr_html_", "text/html")):
+        method = getattr(cls, attr, None)
+        if method is None:
+            continue
+        text = method(obj)
+        if isinstance(text, tuple):
+            text = text[0]
+        if isinstance(text, str) and text:
+            return mime, text
+    return "text/plain", repr(obj)
+
+
+def display(*objs):
+    """Adds each object to the result, after the text, while the code runs: a matplotlib Figure or
+    Axes, a PIL image or an object with _repr_png_/_repr_jpeg_ as an image; a pandas DataFrame as
+    a table; an object with _repr_markdown_/_repr_svg_/_repr_html_ as that text; anything else as
+    its repr. Outside an execution it prints."""
+    ex = current.get()
+    for obj in objs:
+        if ex is None:
+            print(obj)
+            continue
+        image = None if type(obj) in _PLAIN_TYPES else _image_of(obj)
+        if image is not None:
+            _add_image(ex, image[1], image[0])
+        else:
+            mime, text = _display_text(obj)
+            ex.add_display("text", mime, _text(text))
+
+
 def new_namespace():
     return {"__name__": "__main__", "__builtins__": builtins, "mcp": mcp}
 
@@ -638,7 +872,7 @@ def _execute(ex, body, expr, is_async, namespace):
                 if body is not None:
                     exec(body, namespace)
                 value = eval(expr, namespace) if expr is not None else None
-            return value, (None if value is None else repr(value))
+            return value, (None if value is None or _show_as_image(ex, value) else repr(value))
         finally:
             ex.set_in_user_code(False)
     finally:
@@ -656,6 +890,7 @@ def run(ex, code, namespace, filename):
     # run_script: sys.argv is the script's path and its args, __file__ its path (restored
     # afterwards in a persistent session, whose later cells are not the script).
     argv_token = _argv.set((ex.argv or [filename]) if script else [""])
+    figures_token = _figure_baseline.set(_open_figures())
     owner = ex.cell_owner
     saved_file = namespace.get("__file__", _MISSING) if script else _MISSING
     try:
@@ -683,6 +918,8 @@ def run(ex, code, namespace, filename):
             else:
                 ex.set_error(type(e).__name__, _text(str(e)), _user_traceback(e))
     finally:
+        _capture_figures(ex)
+        _figure_baseline.reset(figures_token)
         if script and owner is not None:
             if saved_file is _MISSING:
                 namespace.pop("__file__", None)
@@ -918,7 +1155,7 @@ def module_getattr(name):
 
 
 def module_dir():
-    names = {"call", "list_tools", "search_tools", "ToolError"}
+    names = {"call", "list_tools", "search_tools", "ToolError", "display"}
     names.update(_py_name(s) for s in _servers())
     names.update(_py_name(t["name"]) for t in mcp.list_tools() if not t.get("server"))
     return sorted(names)

@@ -114,6 +114,8 @@ Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, py
     python_options.default_timeout = opt.timeout;
     python_options.default_wait = opt.wait;
     python_options.default_max_output = opt.max_output;
+    python_options.default_max_images = opt.max_images;
+    python_options.default_max_image_bytes = opt.max_image_bytes;
     python_options.gate = tools::UnlockGate{opt.require_unlock_token, "c0de5eed"};
     python_options.readme = embedded::kToolReadme;
     python_tool = std::make_unique<tools::PythonTool>(engine, scripts, python_options);

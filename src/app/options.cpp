@@ -154,6 +154,10 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         ->check(duration_check(true))->capture_default_str();
     app.add_option("--max-output", o.max_output, "Default bytes of stdout and of stderr kept per execution (head and tail)")
         ->check(CLI::Range(static_cast<size_t>(64), static_cast<size_t>(1) << 32))->capture_default_str();
+    app.add_option("--max-images", o.max_images, "Default number of images (figures, display()) returned per execution")
+        ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(10000)))->capture_default_str();
+    app.add_option("--max-image-bytes", o.max_image_bytes, "Default bytes of images returned per execution, all together")
+        ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1) << 32))->capture_default_str();
     app.add_option("--max-message-bytes", o.max_message_bytes, "Longest accepted JSON-RPC input line in bytes")
         ->check(CLI::Range(static_cast<size_t>(256), static_cast<size_t>(1) << 34))->capture_default_str();
     app.add_option("--max-sessions", o.max_sessions, "Most persistent sessions at once")

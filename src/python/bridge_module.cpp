@@ -270,6 +270,7 @@ void attach_runtime() {
     m.attr("__dir__") = runtime.attr("module_dir");
     m.attr("search_tools") = runtime.attr("search_tools");
     m.attr("Content") = runtime.attr("Content");
+    m.attr("display") = runtime.attr("display");
 }
 
 }  // namespace pymcp::bridge
@@ -313,6 +314,25 @@ PYBIND11_EMBEDDED_MODULE(_pymcp, m) {
                 e.set_error(ExecError{std::move(type), std::move(message), std::move(traceback)}, interrupted);
             },
             py::arg("type"), py::arg("message"), py::arg("traceback"), py::arg("interrupted") = false)
+        // Rich content: kind "image" (data: the image's bytes) or "text" (data: str). False when
+        // the item was dropped, past the call's image budget.
+        .def(
+            "add_display",
+            [](Execution& e, const std::string& kind, std::string mime, py::object data) {
+                pymcp::engine::ContentItem item;
+                if (kind == "image") {
+                    item.kind = pymcp::engine::ContentItem::Kind::Image;
+                    item.data = data.cast<py::bytes>();
+                } else if (kind == "text") {
+                    item.data = data.cast<std::string>();
+                } else {
+                    throw py::value_error("add_display: kind must be 'image' or 'text'");
+                }
+                item.mime = std::move(mime);
+                return e.add_display(std::move(item));
+            },
+            py::arg("kind"), py::arg("mime"), py::arg("data"))
+        .def("image_bytes_left", &Execution::image_bytes_left)
         .def("set_in_user_code", &Execution::set_in_user_code)
         .def("interrupt_reason", &Execution::interrupt_reason)
         .def_property_readonly("session_id", &Execution::session_id)

@@ -95,6 +95,45 @@ std::vector<engine::NestedCallTally> Execution::take_omitted_calls() {
     return std::move(omitted_);
 }
 
+bool Execution::add_display(engine::ContentItem item) {
+    std::lock_guard lock(display_mutex_);
+    if (item.kind == engine::ContentItem::Kind::Image) {
+        if (images_kept_ >= max_images_ || item.data.size() > max_image_bytes_ - image_bytes_kept_) {
+            ++images_dropped_;
+            image_bytes_dropped_ += item.data.size();
+            return false;
+        }
+        ++images_kept_;
+        image_bytes_kept_ += item.data.size();
+    } else {
+        if (texts_kept_ >= kMaxDisplayTexts) {
+            ++texts_dropped_;
+            return false;
+        }
+        ++texts_kept_;
+        // A huge text is cut like output: head and tail, within max_output.
+        OutputBuffer text(max_output_);
+        text.write(item.data);
+        item.data = text.snapshot().text;
+    }
+    display_.push_back(std::move(item));
+    return true;
+}
+
+size_t Execution::image_bytes_left() const {
+    std::lock_guard lock(display_mutex_);
+    return images_kept_ >= max_images_ ? 0 : max_image_bytes_ - image_bytes_kept_;
+}
+
+void Execution::take_display(engine::ExecOutcome& outcome) {
+    std::lock_guard lock(display_mutex_);
+    outcome.display = std::move(display_);
+    display_.clear();
+    outcome.images_dropped = images_dropped_;
+    outcome.image_bytes_dropped = image_bytes_dropped_;
+    outcome.texts_dropped = texts_dropped_;
+}
+
 void Execution::close_output() {
     out_.close();
     err_.close();

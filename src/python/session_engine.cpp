@@ -583,6 +583,7 @@ void SessionEngine::finish_outcome(Session& session, Job& job, py::object& ns) {
     out.err = ex.err().snapshot();
     out.mcp_calls = ex.take_calls();
     out.mcp_calls_omitted = ex.take_omitted_calls();
+    ex.take_display(out);
     out.background_output_bytes = background_->pending(session.id);
 }
 
@@ -605,6 +606,7 @@ void SessionEngine::submit(const ExecRequest& request, std::shared_ptr<engine::E
     job->execution = std::make_shared<Execution>(request.session_id, request.persistent, request.max_output,
                                                  std::move(host), background_);
     job->execution->set_argv(request.argv);
+    job->execution->set_image_budget(request.max_images, request.max_image_bytes);
     job->completion = std::move(done);
     std::weak_ptr<Job> weak = job;
     job->on_cancel = request.cancel.on_cancel([this, weak] {

@@ -2,6 +2,7 @@
 
 #include "python_mcp/support/paths.hpp"
 #include "python_mcp/support/time_format.hpp"
+#include "python_mcp/tools/sqlite/base64.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -37,12 +38,16 @@ std::string operation_list() {
 // later versions of the original tool) are accepted too, but not applied (kNotApplied); `argv`
 // is the original's name for `args`.
 const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFields = {
-    {"execute", {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "cwd", "env", "wait"}},
+    {"execute",
+     {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "max_images", "max_image_bytes",
+      "cwd", "env", "wait"}},
     {"run_script",
-     {"filename", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "args", "argv", "cwd", "env",
-      "wait"}},
+     {"filename", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "max_images",
+      "max_image_bytes", "args", "argv", "cwd", "env", "wait"}},
     // jobs (issue 13): start_job is execute answering with the job handle at once
-    {"start_job", {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "cwd", "env"}},
+    {"start_job",
+     {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "max_images", "max_image_bytes",
+      "cwd", "env"}},
     {"job_status", {"job_id", "since_offset"}},
     {"wait_job", {"job_id", "wait", "since_offset"}},
     {"cancel_job", {"job_id"}},
@@ -166,6 +171,8 @@ json input_schema() {
         {"filename", {{"type", "string"}, {"description", "Script name for save/load/delete/run_script, e.g. 'report.py' ('.py' is added when missing)."}}},
         {"timeout", {{"type", "number"}, {"exclusiveMinimum", 0}, {"description", "Seconds before the code is interrupted (default: the server's --timeout)."}}},
         {"max_output", {{"type", "integer"}, {"minimum", 64}, {"description", "Bytes of stdout and of stderr kept (head and tail) before the middle is cut (default: the server's --max-output)."}}},
+        {"max_images", {{"type", "integer"}, {"minimum", 0}, {"description", "Images (figures, display()) returned at most; later ones are dropped with a note (default: the server's --max-images)."}}},
+        {"max_image_bytes", {{"type", "integer"}, {"minimum", 0}, {"description", "Bytes of all images together (before base64) returned at most (default: the server's --max-image-bytes)."}}},
         {"args", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "run_script: the script's arguments, its sys.argv[1:] (sys.argv[0] is its path). 'argv' is accepted as the same."}}},
         {"argv", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "The original tool's name for 'args'."}}},
         {"cwd", {{"type", "string"}, {"description", "Accepted for compatibility with the original tool, not applied (the working directory is shared by all sessions); the result says so."}}},
@@ -188,8 +195,10 @@ json output_schema() {
                {"items", {{"type", "object"}, {"properties", {{"tool", {{"type", "string"}}}, {"duration_ms", {{"type", "number"}}}, {"isError", {{"type", "boolean"}}}}}}}};
     json omitted{{"type", "array"},
                  {"items", {{"type", "object"}, {"properties", {{"tool", {{"type", "string"}}}, {"calls", {{"type", "integer"}}}, {"errors", {{"type", "integer"}}}, {"total_ms", {{"type", "number"}}}}}}}};
+    json display{{"type", "array"},
+                 {"items", {{"type", "object"}, {"properties", {{"type", {{"type", "string"}}}, {"mimeType", {{"type", "string"}}}, {"bytes", {{"type", "integer"}}}}}}}};
     return json{{"type", "object"},
-                {"description", "execute/run_script: stdout, stderr, result, success, error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool), note (when something in the call was not done as asked, e.g. a fresh namespace although the named session is persistent, or when background output waits: background_output_bytes). read_output: session_id, stdout, stderr, bytes, truncated. Script and session operations: their own fields."},
+                {"description", "execute/run_script: stdout, stderr, result, success, display (a summary of the images and display() texts that follow the text in content: type, mimeType, bytes; images dropped over the budget are counted in images_dropped), error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool), note (when something in the call was not done as asked, e.g. a fresh namespace although the named session is persistent, or when background output waits: background_output_bytes). read_output: session_id, stdout, stderr, bytes, truncated. Script and session operations: their own fields."},
                 {"properties",
                  {{"stdout", {{"type", "string"}}},
                   {"stderr", {{"type", "string"}}},
@@ -203,6 +212,8 @@ json output_schema() {
                   {"timed_out", {{"type", "boolean"}}},
                   {"still_running", {{"type", "boolean"}}},
                   {"mcp_calls", calls},
+                  {"display", display},
+                  {"images_dropped", {{"type", "integer"}}},
                   {"mcp_calls_omitted", omitted},
                   {"note", {{"type", "string"}}},
                   {"filename", {{"type", "string"}}},
@@ -241,6 +252,54 @@ const char* const kDescription =
     "their run), readme (full documentation), and the job operations: code still running after 'wait' seconds (default 50) goes on as a job and the call returns its job_id, to follow with wait_job (start_job, wait_job, cancel_job, list_jobs and the job's state: see the readme). With a progressToken, what the code prints arrives while it runs, as "
     "notifications/progress messages. Arguments are "
     "accepted plain or wrapped as {\"input\": {...}}.";
+
+// The outcome's rich content as MCP content items, after the text block: images as `image`
+// content (base64 here, never in structuredContent, which stays small JSON), texts as `text`.
+void append_display(json& content, const engine::ExecOutcome& o) {
+    for (const auto& item : o.display) {
+        json c(json::value_t::object);
+        if (item.kind == engine::ContentItem::Kind::Image) {
+            std::string data;
+            data.reserve((item.data.size() + 2) / 3 * 4);
+            sqlite::append_base64(data, reinterpret_cast<const unsigned char*>(item.data.data()), item.data.size());
+            append_field(c, "data", std::move(data));
+            append_field(c, "mimeType", item.mime);
+            append_field(c, "type", "image");
+        } else {
+            append_field(c, "text", item.data);
+            append_field(c, "type", "text");
+        }
+        content.push_back(std::move(c));
+    }
+}
+
+// structuredContent's summary of the same items: what each is and its size, no data.
+json display_summary(const engine::ExecOutcome& o) {
+    json list(json::value_t::array);
+    for (const auto& item : o.display) {
+        json d(json::value_t::object);
+        append_field(d, "bytes", item.data.size());
+        append_field(d, "mimeType", item.mime);
+        append_field(d, "type", item.kind == engine::ContentItem::Kind::Image ? "image" : "text");
+        list.push_back(std::move(d));
+    }
+    return list;
+}
+
+// What was left out of the rich content, and how to get it ("" when nothing was).
+std::string display_note(const engine::ExecRequest& req, const engine::ExecOutcome& o) {
+    std::string note;
+    if (o.images_dropped > 0)
+        note = std::to_string(o.images_dropped) + " image(s) (" + std::to_string(o.image_bytes_dropped) +
+               " bytes) were left out: this call returns at most " + std::to_string(req.max_images) + " images and " +
+               std::to_string(req.max_image_bytes) +
+               " bytes of images. Pass larger max_images / max_image_bytes, plot fewer figures, or save them to "
+               "files (fig.savefig).";
+    if (o.texts_dropped > 0)
+        note += std::string(note.empty() ? "" : " ") + std::to_string(o.texts_dropped) +
+                " display() text(s) were left out: at most 50 are returned per call.";
+    return note;
+}
 
 std::string text_block(const engine::ExecOutcome& o, const std::string& note) {
     std::string text;
@@ -483,11 +542,25 @@ engine::ExecRequest PythonTool::make_request(const json& input, const std::strin
         if (*m < 64) throw ToolError("'max_output' must be at least 64 (bytes)");
         req.max_output = static_cast<size_t>(*m);
     }
+    apply_image_budget(input, req);
     if (context.has_caller_session(req.session_id) && req.persistent)
         throw ToolError("session '" + req.session_id +
                         "' is the one making this call (directly or through other calls); running code in it "
                         "now would wait for itself forever. Use another session_id.");
     return req;
+}
+
+void PythonTool::apply_image_budget(const json& input, engine::ExecRequest& req) const {
+    req.max_images = options_.default_max_images;
+    req.max_image_bytes = options_.default_max_image_bytes;
+    if (auto m = get_integer(input, "max_images")) {
+        if (*m < 0) throw ToolError("'max_images' must be 0 or more");
+        req.max_images = static_cast<size_t>(*m);
+    }
+    if (auto m = get_integer(input, "max_image_bytes")) {
+        if (*m < 0) throw ToolError("'max_image_bytes' must be 0 or more (bytes)");
+        req.max_image_bytes = static_cast<size_t>(*m);
+    }
 }
 
 std::string PythonTool::notes_for(const json& input, const engine::ExecRequest& req) const {
@@ -537,8 +610,10 @@ json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, c
     }
     json structured(json::value_t::object);
     if (o.background_output_bytes > 0) append_field(structured, "background_output_bytes", o.background_output_bytes);
+    if (!o.display.empty()) append_field(structured, "display", display_summary(o));
     append_field(structured, "duration_ms", ms(o.duration_ms));
     append_field(structured, "error", std::move(error));
+    if (o.images_dropped > 0) append_field(structured, "images_dropped", o.images_dropped);
     append_field(structured, "mcp_calls", std::move(calls));
     if (!o.mcp_calls_omitted.empty()) {
         json omitted(json::value_t::array);
@@ -557,6 +632,8 @@ json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, c
         full_note += std::string(full_note.empty() ? "" : " ") + std::to_string(o.background_output_bytes) +
                      " bytes of background output (printed by threads of earlier runs after those ended) wait in "
                      "session '" + req.session_id + "': read them with the read_output operation.";
+    const std::string dropped = display_note(req, o);
+    if (!dropped.empty()) full_note += std::string(full_note.empty() ? "" : " ") + dropped;
     if (!full_note.empty()) append_field(structured, "note", full_note);
     append_field(structured, "persistent", req.persistent);
     append_field(structured, "result", o.result ? json(*o.result) : json(nullptr));
@@ -568,7 +645,9 @@ json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, c
     append_field(structured, "timed_out", o.status == Status::TimedOut);
     append_field(structured, "truncated",
                  o.out.cut_bytes > 0 || o.err.cut_bytes > 0 || o.result_cut_bytes > 0 || error_cut);
-    return mcp::tool_result(text_block(o, full_note), std::move(structured), !success);
+    json result = mcp::tool_result(text_block(o, full_note), std::move(structured), !success);
+    append_display(result["content"], o);
+    return result;
 }
 
 json PythonTool::execute(const json& input, const std::string& code, const std::string& filename,

@@ -18,6 +18,8 @@ struct Options {
     std::chrono::milliseconds timeout{60000};
     std::chrono::milliseconds wait{50000};  // --wait: execute's wait budget before a job handle
     size_t max_output = 64 * 1024;
+    size_t max_images = 8;                   // per execution: figures and display() images returned
+    size_t max_image_bytes = 2 * 1024 * 1024;  // per execution: their bytes together (before base64)
     size_t max_message_bytes = 32 * 1024 * 1024;
     size_t max_sessions = 64;
     std::chrono::milliseconds session_ttl{0};  // 0: sessions live until cleared

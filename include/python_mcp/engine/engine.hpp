@@ -31,6 +31,9 @@ struct ExecRequest {
     size_t max_output = 64 * 1024;  // per stream, bytes
     std::string filename;           // shown in tracebacks; a script's path for run_script
     std::vector<std::string> argv;  // run_script: sys.argv while it runs (its path, then its args)
+    // Images (figures, display()) kept per call: past either budget they are dropped and counted.
+    size_t max_images = 8;
+    size_t max_image_bytes = 2 * 1024 * 1024;  // decoded bytes, all images together
     // The request's own cancellation (the client's notifications/cancelled): the execution is
     // interrupted when it fires, and answered at once.
     CancellationToken cancel;
@@ -63,6 +66,14 @@ struct NestedCallTally {
     double total_ms = 0;
 };
 
+// Rich content the code produced (a figure, display(obj)), in the order it came.
+struct ContentItem {
+    enum class Kind { Image, Text };
+    Kind kind = Kind::Text;
+    std::string mime;  // image/png, image/jpeg, image/svg+xml; text/markdown, text/html, text/plain
+    std::string data;  // raw bytes for images (the tool encodes them), UTF-8 for text
+};
+
 struct ExecOutcome {
     enum class Status { Ok, Error, TimedOut, Cancelled };
     Status status = Status::Ok;
@@ -80,6 +91,10 @@ struct ExecOutcome {
     // Bytes that threads of earlier runs in this session printed after their run had ended,
     // waiting for read_output (0 when none).
     size_t background_output_bytes = 0;
+    std::vector<ContentItem> display;  // images within the request's budget, and display() text
+    size_t images_dropped = 0;         // past max_images / max_image_bytes
+    size_t image_bytes_dropped = 0;
+    size_t texts_dropped = 0;          // display() text past the per-call cap
 };
 
 struct SessionInfo {

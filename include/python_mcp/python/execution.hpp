@@ -8,7 +8,7 @@
 // output); once close_output() ran, writes of threads that outlive the run go to the session's
 // BackgroundOutputStore (read_output), or to the log when that is full.
 //
-// Thread-safe: buffers, the store and the call log have their own locks (leaf locks, taken one
+// Thread-safe: buffers, the store, the call log and the rich content (display) have their own locks (leaf locks, taken one
 // at a time); the interrupt state is atomic plus a CancellationSource; the cell result is written
 // by the running thread only, and read by it after the run. sleep() blocks without the GIL (the
 // binding releases it). Host calls are made without any of these locks. Nothing throws except
@@ -68,6 +68,21 @@ public:
     void set_error(engine::ExecError error, bool interrupted);
     const CellResult& cell_result() const { return cell_; }
 
+    // Rich content (figures, display()): images within the budget set before the run, text cut
+    // to max_output each and at most kMaxDisplayTexts; the rest is counted as dropped. Any
+    // thread of the run may add (display() from a worker thread).
+    static constexpr size_t kMaxDisplayTexts = 50;
+    void set_image_budget(size_t max_images, size_t max_bytes) {
+        max_images_ = max_images;
+        max_image_bytes_ = max_bytes;
+    }
+    // False when the item was dropped (over the budget).
+    bool add_display(engine::ContentItem item);
+    // Decoded bytes an image may still have without being dropped.
+    size_t image_bytes_left() const;
+    // Moves the kept items and the drop counts into `outcome`.
+    void take_display(engine::ExecOutcome& outcome);
+
     // The first reason wins; wakes sleep() at once.
     void interrupt(Interrupt why);
     bool interrupted() const { return interrupt_.load() != Interrupt::None; }
@@ -119,6 +134,12 @@ private:
     CancellationToken token_;
     std::atomic<Interrupt> interrupt_{Interrupt::None};
     std::atomic<bool> in_user_code_{false};
+    size_t max_images_ = 8;
+    size_t max_image_bytes_ = 2 * 1024 * 1024;
+    mutable std::mutex display_mutex_;  // leaf lock
+    std::vector<engine::ContentItem> display_;  // GUARDED_BY(display_mutex_)
+    size_t images_kept_ = 0, image_bytes_kept_ = 0, images_dropped_ = 0, image_bytes_dropped_ = 0,
+           texts_kept_ = 0, texts_dropped_ = 0;  // GUARDED_BY(display_mutex_)
     std::mutex calls_mutex_;
     std::vector<engine::NestedCallRecord> calls_;    // GUARDED_BY(calls_mutex_)
     std::vector<engine::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); <= kMaxTallies + 1, first-call order

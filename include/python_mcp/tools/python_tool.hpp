@@ -31,6 +31,8 @@ namespace pymcp::tools {
 struct PythonToolOptions {
     std::chrono::milliseconds default_timeout{60000};
     size_t default_max_output = 64 * 1024;
+    size_t default_max_images = 8;                   // --max-images
+    size_t default_max_image_bytes = 2 * 1024 * 1024;  // --max-image-bytes
     UnlockGate gate;
     std::string readme;  // the full documentation returned by the readme operation
     LiveOutputOptions live_output;
@@ -60,6 +62,8 @@ private:
     // The execution's host: the registry for tool calls, the context for progress, live output
     // when the request carried a progressToken. Throws ToolError before register_in().
     std::shared_ptr<ToolCallHost> make_host(const mcp::CallContext& context);
+    // max_images / max_image_bytes of the call, else the server's defaults. Throws ToolError.
+    void apply_image_budget(const mcp::json& input, engine::ExecRequest& request) const;
     // What the result must say about the call beyond the outcome ("" when nothing): fields
     // accepted but not applied, a fresh namespace although the named session is persistent.
     std::string notes_for(const mcp::json& input, const engine::ExecRequest& request) const;
