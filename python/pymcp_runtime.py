@@ -313,7 +313,7 @@ def _setup():
     threading.Thread.start = _thread_start
     threading.Thread._bootstrap_inner = _bootstrap_inner
     if "linecache" not in sys.modules:
-        sys.meta_path.insert(0, _LinecacheFeeder)
+        _FirstImportHook("linecache", _feed_linecache).install()
     sys.setswitchinterval(0.001)
     sys.argv = _sys_argv
     sys.ps1, sys.ps2 = ">>> ", "... "
@@ -323,7 +323,7 @@ def _setup():
     if "matplotlib.pyplot" in sys.modules:
         _patch_pyplot(sys.modules["matplotlib.pyplot"])
     else:
-        sys.meta_path.insert(0, _PyplotHook)
+        _FirstImportHook("matplotlib.pyplot", _patch_pyplot).install()
     if not hasattr(builtins, "display"):
         builtins.display = display
     # A cell's compiled code is cached by its text: models resend the same cells often.
@@ -449,7 +449,7 @@ def forget_session(session_id):
 
 # linecache costs milliseconds to import (tokenize, re), which every server start would pay
 # before its first execute. So cell sources wait in _cell_sources until something imports it
-# (our own error formatting, or user code's traceback/inspect): _LinecacheFeeder sees that import
+# (our own error formatting, or user code's traceback/inspect): a _FirstImportHook sees that import
 # and hands them over as soon as the module has run.
 _cell_sources = {}
 
@@ -468,38 +468,51 @@ def _remember_source(filename, code):
             _cell_sources.clear()
 
 
-class _FeedingLoader:
-    """linecache's own loader, plus handing over the waiting sources once it ran."""
+def _feed_linecache(module):
+    module.cache.update(_cell_sources)
+    _cell_sources.clear()
 
-    def __init__(self, loader):
+
+class _AfterImportLoader:
+    """A module's own loader, plus a function run on the module once it has executed."""
+
+    def __init__(self, loader, after):
         self._loader = loader
+        self._after = after
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        module.cache.update(_cell_sources)
-        _cell_sources.clear()
+        self._after(module)
 
     def __getattr__(self, name):  # get_source, get_filename... as the real loader
         return getattr(self._loader, name)
 
 
-class _LinecacheFeeder:
-    """A sys.meta_path finder for the first import of linecache only."""
+class _FirstImportHook:
+    """A sys.meta_path finder for the first import of one module: it finds the module's spec
+    with the other finders, wraps its loader so `after(module)` runs once the module executed,
+    and takes itself off sys.meta_path. Costs nothing until that import happens."""
 
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
-        if name != "linecache":
+    def __init__(self, name, after):
+        self._name = name
+        self._after = after
+
+    def install(self):
+        sys.meta_path.insert(0, self)
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self._name:
             return None
-        if cls in sys.meta_path:
-            sys.meta_path.remove(cls)
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
             spec = find(name, path, target) if find is not None else None
             if spec is not None and spec.loader is not None:
-                spec.loader = _FeedingLoader(spec.loader)
+                spec.loader = _AfterImportLoader(spec.loader, self._after)
                 return spec
         return None
 
@@ -638,41 +651,6 @@ def _patch_pyplot(module):
     real = getattr(module, "show", None)
     if real is not None and getattr(real, "__wrapped__", None) is None:
         module.show = _patched_show(real)
-
-
-class _PyplotLoader:
-    def __init__(self, loader):
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        _patch_pyplot(module)
-        if _PyplotHook in sys.meta_path:
-            sys.meta_path.remove(_PyplotHook)
-
-    def __getattr__(self, name):
-        return getattr(self._loader, name)
-
-
-class _PyplotHook:
-    """A sys.meta_path finder that patches plt.show when matplotlib.pyplot is first imported."""
-
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
-        if name != "matplotlib.pyplot":
-            return None
-        for finder in sys.meta_path:
-            if finder is cls:
-                continue
-            find = getattr(finder, "find_spec", None)
-            spec = find(name, path, target) if find is not None else None
-            if spec is not None and spec.loader is not None:
-                spec.loader = _PyplotLoader(spec.loader)
-                return spec
-        return None
 
 
 _TABLE_ROWS = 60  # a DataFrame shows its first and last rows, with its shape

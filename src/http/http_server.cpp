@@ -21,6 +21,19 @@
 
 namespace pymcp::http {
 
+std::string lower_ascii(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string_view trim_blanks(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -32,17 +45,6 @@ constexpr size_t kThreadStack = 1024 * 1024;
 
 enum class ReadStatus { Ok, Closed, Timeout, HeaderTooLarge, Bad, LengthRequired };
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 bool is_token_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
@@ -99,8 +101,8 @@ ReadStatus parse_head(std::string_view head, Request& request) {
         if (colon == 0 || colon == std::string_view::npos) return ReadStatus::Bad;
         std::string_view name = line.substr(0, colon);
         if (!std::all_of(name.begin(), name.end(), is_token_char)) return ReadStatus::Bad;
-        std::string value(trim(line.substr(colon + 1)));
-        std::string key = lower(name);
+        std::string value(trim_blanks(line.substr(colon + 1)));
+        std::string key = lower_ascii(name);
         if (key == "transfer-encoding") return ReadStatus::LengthRequired;
         if (key == "content-length") {
             if (value.empty() || value.size() > 15 || !std::all_of(value.begin(), value.end(), ::isdigit))
@@ -209,7 +211,7 @@ const std::string* Request::header(std::string_view lower_name) const {
 
 bool Request::keep_alive() const {
     const std::string* c = header("connection");
-    std::string v = c ? lower(*c) : std::string();
+    std::string v = c ? lower_ascii(*c) : std::string();
     if (version == "HTTP/1.0") return v.find("keep-alive") != std::string::npos;
     return v.find("close") == std::string::npos;
 }

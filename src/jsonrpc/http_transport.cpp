@@ -474,11 +474,7 @@ void HttpEndpoint::serve_legacy(Post& post, http::Exchange& exchange) {
     const bool opening = post.contents.initialize && !request.header("mcp-session-id");
     auto session = opening ? open_session(exchange) : find_session(request, exchange);
     if (!session) return;
-    struct Release {
-        HttpEndpoint* self;
-        HttpSession* s;
-        ~Release() { self->release(*s); }
-    } in_use{this, session.get()};
+    SessionUse in_use{this, session.get()};
     Headers headers{{"Mcp-Session-Id", session->id()}};
 
     if (post.contents.request_keys.empty()) {  // notifications and responses only
@@ -542,11 +538,7 @@ void HttpEndpoint::on_get(http::Request& request, http::Exchange& exchange) {
     }
     auto session = find_session(request, exchange);
     if (!session) return;
-    struct Release {
-        HttpEndpoint* self;
-        HttpSession* s;
-        ~Release() { self->release(*s); }
-    } in_use{this, session.get()};
+    SessionUse in_use{this, session.get()};
     StreamId stream = session->open_stream({}, true);
     if (stream == 0) {
         reply_error(exchange, 409, nullptr, kInvalidRequest, "Conflict: this session already has a GET stream");

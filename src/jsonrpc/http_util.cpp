@@ -7,17 +7,6 @@ namespace pymcp::jsonrpc::http_util {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 // The host of "host", "host:port", "[v6]" or "[v6]:port"; empty when malformed.
 std::string_view host_of(std::string_view authority) {
@@ -54,21 +43,21 @@ int base64_value(char c) {
 }  // namespace
 
 bool is_loopback_name(std::string_view host) {
-    std::string h = lower(host);
+    std::string h = http::lower_ascii(host);
     if (h == "localhost" || h == "::1" || h == "[::1]") return true;
     return h.starts_with("127.") && std::all_of(h.begin(), h.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; });
 }
 
 bool loopback_authority(std::string_view authority) {
-    std::string_view host = host_of(trim(authority));
+    std::string_view host = host_of(http::trim_blanks(authority));
     return !host.empty() && is_loopback_name(host);
 }
 
 bool loopback_origin(std::string_view origin) {
-    origin = trim(origin);
+    origin = http::trim_blanks(origin);
     auto scheme_end = origin.find("://");
     if (scheme_end == std::string_view::npos) return false;
-    std::string scheme = lower(origin.substr(0, scheme_end));
+    std::string scheme = http::lower_ascii(origin.substr(0, scheme_end));
     if (scheme != "http" && scheme != "https") return false;
     std::string_view authority = origin.substr(scheme_end + 3);
     if (authority.find('/') != std::string_view::npos || authority.find('@') != std::string_view::npos) return false;
@@ -77,9 +66,9 @@ bool loopback_origin(std::string_view origin) {
 
 bool bearer_matches(const std::string* authorization, const std::string& token) {
     if (!authorization) return false;
-    std::string_view v = trim(*authorization);
-    if (v.size() < 7 || lower(v.substr(0, 7)) != "bearer ") return false;
-    std::string_view given = trim(v.substr(7));
+    std::string_view v = http::trim_blanks(*authorization);
+    if (v.size() < 7 || http::lower_ascii(v.substr(0, 7)) != "bearer ") return false;
+    std::string_view given = http::trim_blanks(v.substr(7));
     // Constant time in the token's content; the length is not a secret worth hiding.
     unsigned char diff = given.size() == token.size() ? 0 : 1;
     for (size_t i = 0; i < token.size(); ++i)
@@ -88,17 +77,17 @@ bool bearer_matches(const std::string* authorization, const std::string& token) 
 }
 
 bool media_type_is(std::string_view value, std::string_view type) {
-    return lower(trim(value.substr(0, value.find(';')))) == lower(type);
+    return http::lower_ascii(http::trim_blanks(value.substr(0, value.find(';')))) == http::lower_ascii(type);
 }
 
 bool accepts(std::string_view accept, std::string_view type) {
-    std::string wanted = lower(type);
+    std::string wanted = http::lower_ascii(type);
     std::string family = wanted.substr(0, wanted.find('/')) + "/*";
     size_t start = 0;
     while (start <= accept.size()) {
         size_t comma = accept.find(',', start);
         std::string_view item = accept.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-        std::string range = lower(trim(item.substr(0, item.find(';'))));
+        std::string range = http::lower_ascii(http::trim_blanks(item.substr(0, item.find(';'))));
         if (range == wanted || range == family || range == "*/*") return true;
         if (comma == std::string_view::npos) break;
         start = comma + 1;

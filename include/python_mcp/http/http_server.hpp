@@ -27,6 +27,10 @@
 
 namespace pymcp::http {
 
+// Header text helpers (HTTP names are ASCII, case-insensitive; values are trimmed of blanks).
+std::string lower_ascii(std::string_view s);
+std::string_view trim_blanks(std::string_view s);
+
 struct Request {
     std::string method;
     std::string target;   // the path (and query), as sent

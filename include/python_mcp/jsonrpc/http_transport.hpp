@@ -91,6 +91,12 @@ private:
     std::shared_ptr<HttpSession> make_session();
     void drop_session(const std::string& id);
     void release(HttpSession& session);
+    // A request's use of its session: released (for the idle sweep) however the handler returns.
+    struct SessionUse {
+        HttpEndpoint* self;
+        HttpSession* session;
+        ~SessionUse() { self->release(*session); }
+    };
     void sweep_idle_sessions();
 
     HttpTransportOptions options_;
