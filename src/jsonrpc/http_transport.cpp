@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <condition_variable>
 #include <deque>
 #include <optional>
@@ -306,7 +307,10 @@ struct StreamPump {
 HttpEndpoint::HttpEndpoint(HttpTransportOptions options, HttpConnector connector)
     : options_(std::move(options)),
       connector_(std::move(connector)),
-      server_(options_.server, [this](http::Request& r, http::Exchange& e) { handle(r, e); }) {}
+      server_(options_.server, [this](http::Request& r, http::Exchange& e) { handle(r, e); }) {
+    if (options_.legacy_versions.empty())
+        throw std::invalid_argument("HttpTransportOptions::legacy_versions must list the legacy revisions");
+}
 
 HttpEndpoint::~HttpEndpoint() { stop(); }
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "python_mcp/jsonrpc/http_transport.hpp"
+#include "python_mcp/mcp/protocol_versions.hpp"
 #include "python_mcp/jsonrpc/http_util.hpp"
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
@@ -194,6 +195,7 @@ protected:
         }));
         server_ = std::make_unique<mcp::Server>(registry_, mcp::ServerOptions{});
         HttpTransportOptions options;
+        options.legacy_versions.assign(mcp::kLegacyProtocolVersions.begin(), mcp::kLegacyProtocolVersions.end());
         options.token = kToken;
         options.server.max_body_bytes = 4096;
         endpoint_ = std::make_unique<HttpEndpoint>(options, [this](const std::shared_ptr<Transport>& t) {

@@ -57,9 +57,10 @@ struct HttpTransportOptions {
     std::chrono::milliseconds session_idle_timeout{std::chrono::hours(1)};
     std::chrono::milliseconds sse_keepalive{15000};  // a comment line on quiet SSE streams
     ParseLimits parse_limits;
-    // The legacy revisions (mcp::kLegacyProtocolVersions): an MCP-Protocol-Version header naming
-    // one of them belongs to a session; any other value is the modern era.
-    std::vector<std::string> legacy_versions = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+    // The legacy revisions: an MCP-Protocol-Version header naming one of them belongs to a
+    // session; any other value is the modern era. Set by the wiring from
+    // mcp::kLegacyProtocolVersions (the one list); HttpEndpoint refuses an empty one.
+    std::vector<std::string> legacy_versions;
 };
 
 class HttpSession;
