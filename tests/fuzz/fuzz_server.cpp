@@ -448,7 +448,7 @@ void check_line(const std::string& line) {
         return;
     } catch (const std::exception& e) {
         // Its contract: RpcError(kParseError) for every bad line. Anything else escapes
-        // Server::handle_line and ends the reader thread (std::terminate).
+        // Peer::on_text and ends the reader thread (std::terminate).
         violated(std::string("parse_message threw something other than RpcError: ") + e.what(), line);
     }
     (void)jsonrpc::classify(m);

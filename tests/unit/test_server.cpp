@@ -426,7 +426,7 @@ TEST_F(ServerTest, ASlowToolDoesNotBlockPingOrOtherCalls) {
     initialize();
     auto start = Clock::now();
     line(call_request(1, "slow"));
-    EXPECT_LT(Clock::now() - start, 500ms) << "handle_line waited for the tool";
+    EXPECT_LT(Clock::now() - start, 500ms) << "the reader waited for the tool";
     ASSERT_TRUE(eventually([&] { return slow_started_ == 1; }));
     json r = roundtrip(request(2, "ping"), 1000ms);
     EXPECT_TRUE(r.contains("result"));
