@@ -55,6 +55,8 @@ WARMUP = TOTAL // 10           # calls answered before the first resource sample
 SAMPLES = 5                    # samples around each measuring point (their median is compared)
 SAMPLE_EVERY = max(1, TOTAL // 100)
 RSS_TOLERANCE = 0.05
+THREAD_HEADROOM = 16   # pool threads that may start late on a busy machine (they retire when idle)
+PER_THREAD_KIB = 512   # RSS one such thread may add (touched stack, malloc arena cache)
 DEADLINE_S = float(os.environ.get("PYMCP_LOAD_DEADLINE", "300"))  # the whole run, generous
 
 # Share of the main sequence (the follow-ups of each save_script come on top: 3 per save).
@@ -538,11 +540,18 @@ def test_100k_calls_over_8_sessions(driver):
               f"\n  RSS change: idle {(rss['idle_end'] / rss['idle_warm'] - 1) * 100:+.2f} %, "
               f"under load {(rss['load_end'] / rss['load_warm'] - 1) * 100:+.2f} %")
     print(report)
+    # The pools are elastic: on a machine busy with other work a few more pool threads may start
+    # after the warm-up (they retire after 60 s idle), each with its stack and malloc cache. A
+    # leak grows with the number of calls (90,000 after the warm-up), so a bounded headroom of
+    # threads, and of RSS for each extra one, still catches it.
+    extra_threads = max(0, max(s["threads"] for s in idle_end + load_end) - min(s["threads"] for s in idle_warm))
+    rss_slack_kib = extra_threads * PER_THREAD_KIB
     if not SANITIZED:
-        assert abs(rss["idle_end"] - rss["idle_warm"]) <= RSS_TOLERANCE * rss["idle_warm"], report
-        assert abs(rss["load_end"] - rss["load_warm"]) <= RSS_TOLERANCE * rss["load_warm"], report
-    # Idle, nothing is in flight: the fds and threads are the server's own, and must not grow.
+        assert abs(rss["idle_end"] - rss["idle_warm"]) <= RSS_TOLERANCE * rss["idle_warm"] + rss_slack_kib, report
+        assert abs(rss["load_end"] - rss["load_warm"]) <= RSS_TOLERANCE * rss["load_warm"] + rss_slack_kib, report
+    # Idle, nothing is in flight: the fds are the server's own and must not grow; threads only
+    # within the pools' headroom.
     assert max(s["fds"] for s in idle_end) <= min(s["fds"] for s in idle_warm), report
-    assert max(s["threads"] for s in idle_end) <= min(s["threads"] for s in idle_warm), report
-    # Under load, transient fds (a script being saved, a directory synced) come and go; threads not.
-    assert max(s["threads"] for s in load_end) <= min(s["threads"] for s in idle_warm), report
+    assert max(s["threads"] for s in idle_end) <= min(s["threads"] for s in idle_warm) + THREAD_HEADROOM, report
+    # Under load, transient fds (a script being saved, a directory synced) come and go.
+    assert max(s["threads"] for s in load_end) <= min(s["threads"] for s in idle_warm) + THREAD_HEADROOM, report

@@ -35,7 +35,9 @@ describe('live output through the TypeScript SDK client', () => {
     const seen = [];  // [line, printed at (ms), received at (ms)]
     let lastProgress = -Infinity;
     const result = await s.client.callTool(
-      { name: 'python', arguments: { operation: 'execute', code, timeout: 150 } },
+      // wait: 150 keeps the call open for the whole run (the default wait budget, 50 s, would
+      // answer with a job handle instead: tests/interop/jobs.test.mjs follows that path).
+      { name: 'python', arguments: { operation: 'execute', code, timeout: 150, wait: 150 } },
       undefined,
       {
         timeout: 60_000,
