@@ -30,6 +30,10 @@ describe('live output through the TypeScript SDK client', () => {
       'for i in range(9):',
       '    time.sleep(10)',
       '    print(f"tick {i} at {time.time():.3f}", flush=True)',
+      // The last line goes out as a live notification too, not only in the final flush: the SDK
+      // client reads a flush that arrives together with the response after the response, and
+      // then drops it as progress for a finished request (the text is in the result either way).
+      'time.sleep(1)',
       "'finished'",
     ].join('\n');
     const seen = [];  // [line, printed at (ms), received at (ms)]
