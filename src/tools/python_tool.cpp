@@ -583,23 +583,23 @@ std::string PythonTool::notes_for(const json& input, const engine::ExecRequest& 
     return note;
 }
 
-json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, const std::string& note) {
-    using Status = engine::ExecOutcome::Status;
-    const bool success = o.status == Status::Ok;
-    const auto ms = [](double v) { return std::round(v * 1000) / 1000; };
-    bool error_cut = false;
-    if (o.error) {
-        o.error->message = bounded(o.error->message, req.max_output, error_cut);
-        o.error->traceback = bounded(o.error->traceback, req.max_output, error_cut);
-    }
-    // Every object's keys are appended in ascending order (see append_field).
-    json error = nullptr;
-    if (o.error) {
-        error = json(json::value_t::object);
-        append_field(error, "message", o.error->message);
-        append_field(error, "traceback", o.error->traceback);
-        append_field(error, "type", o.error->type);
-    }
+namespace {
+
+// Milliseconds as results show them: three decimals.
+double rounded_ms(double v) { return std::round(v * 1000) / 1000; }
+
+// The outcome's error as {message, traceback, type}, or null.
+json error_json(const engine::ExecOutcome& o) {
+    if (!o.error) return nullptr;
+    json error(json::value_t::object);
+    append_field(error, "message", o.error->message);
+    append_field(error, "traceback", o.error->traceback);
+    append_field(error, "type", o.error->type);
+    return error;
+}
+
+// The nested calls logged one by one: [{duration_ms, isError, tool}].
+json nested_calls_json(const engine::ExecOutcome& o) {
     json calls(json::value_t::array);
     for (const auto& c : o.mcp_calls) {
         json call(json::value_t::object);
@@ -608,25 +608,42 @@ json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, c
         append_field(call, "tool", c.tool);
         calls.push_back(std::move(call));
     }
+    return calls;
+}
+
+// The nested calls past the logged ones, counted per tool.
+json omitted_calls_json(const engine::ExecOutcome& o) {
+    json omitted(json::value_t::array);
+    for (const auto& t : o.mcp_calls_omitted) {
+        json tally(json::value_t::object);
+        append_field(tally, "calls", t.calls);
+        append_field(tally, "errors", t.errors);
+        append_field(tally, "tool", t.tool);
+        append_field(tally, "total_ms", rounded_ms(t.total_ms));
+        omitted.push_back(std::move(tally));
+    }
+    return omitted;
+}
+
+}  // namespace
+
+json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, const std::string& note) {
+    using Status = engine::ExecOutcome::Status;
+    const bool success = o.status == Status::Ok;
+    bool error_cut = false;
+    if (o.error) {
+        o.error->message = bounded(o.error->message, req.max_output, error_cut);
+        o.error->traceback = bounded(o.error->traceback, req.max_output, error_cut);
+    }
+    // Every object's keys are appended in ascending order (see append_field).
     json structured(json::value_t::object);
     if (o.background_output_bytes > 0) append_field(structured, "background_output_bytes", o.background_output_bytes);
     if (!o.display.empty()) append_field(structured, "display", display_summary(o));
-    append_field(structured, "duration_ms", ms(o.duration_ms));
-    append_field(structured, "error", std::move(error));
+    append_field(structured, "duration_ms", rounded_ms(o.duration_ms));
+    append_field(structured, "error", error_json(o));
     if (o.images_dropped > 0) append_field(structured, "images_dropped", o.images_dropped);
-    append_field(structured, "mcp_calls", std::move(calls));
-    if (!o.mcp_calls_omitted.empty()) {
-        json omitted(json::value_t::array);
-        for (const auto& t : o.mcp_calls_omitted) {
-            json tally(json::value_t::object);
-            append_field(tally, "calls", t.calls);
-            append_field(tally, "errors", t.errors);
-            append_field(tally, "tool", t.tool);
-            append_field(tally, "total_ms", ms(t.total_ms));
-            omitted.push_back(std::move(tally));
-        }
-        append_field(structured, "mcp_calls_omitted", std::move(omitted));
-    }
+    append_field(structured, "mcp_calls", nested_calls_json(o));
+    if (!o.mcp_calls_omitted.empty()) append_field(structured, "mcp_calls_omitted", omitted_calls_json(o));
     std::string full_note = note;
     if (o.background_output_bytes > 0)
         full_note += std::string(full_note.empty() ? "" : " ") + std::to_string(o.background_output_bytes) +
