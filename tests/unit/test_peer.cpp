@@ -80,8 +80,10 @@ struct Side {
 };
 
 struct PeerTest : ::testing::Test {
-    Side server, client;
+    // Declared before the Sides so it is destroyed after them: the client Side's reading thread,
+    // joined in its destructor, may still be delivering into it.
     Recorder raw;
+    Side server, client;
 
     void SetUp() override {
         auto [a, b] = MemoryTransport::pair(1000);
