@@ -585,8 +585,8 @@ std::string PythonTool::notes_for(const json& input, const engine::ExecRequest& 
 
 namespace {
 
-// Milliseconds as results show them: three decimals.
-double rounded_ms(double v) { return std::round(v * 1000) / 1000; }
+// Times as results show them (milliseconds or seconds): three decimals.
+double round3(double v) { return std::round(v * 1000) / 1000; }
 
 // The outcome's error as {message, traceback, type}, or null.
 json error_json(const engine::ExecOutcome& o) {
@@ -619,7 +619,7 @@ json omitted_calls_json(const engine::ExecOutcome& o) {
         append_field(tally, "calls", t.calls);
         append_field(tally, "errors", t.errors);
         append_field(tally, "tool", t.tool);
-        append_field(tally, "total_ms", rounded_ms(t.total_ms));
+        append_field(tally, "total_ms", round3(t.total_ms));
         omitted.push_back(std::move(tally));
     }
     return omitted;
@@ -639,7 +639,7 @@ json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, c
     json structured(json::value_t::object);
     if (o.background_output_bytes > 0) append_field(structured, "background_output_bytes", o.background_output_bytes);
     if (!o.display.empty()) append_field(structured, "display", display_summary(o));
-    append_field(structured, "duration_ms", rounded_ms(o.duration_ms));
+    append_field(structured, "duration_ms", round3(o.duration_ms));
     append_field(structured, "error", error_json(o));
     if (o.images_dropped > 0) append_field(structured, "images_dropped", o.images_dropped);
     append_field(structured, "mcp_calls", nested_calls_json(o));
@@ -789,8 +789,6 @@ JobState job_state_of(engine::ExecOutcome::Status status) {
     return JobState::Failed;
 }
 
-double seconds3(double s) { return std::round(s * 1000) / 1000; }
-
 std::string seconds_text(double s) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f", s);
@@ -812,7 +810,7 @@ json job_report(const Job& job, size_t since, bool whole_output) {
         json& s = r["structuredContent"];
         s["job_id"] = job.id();
         s["state"] = job_state_name(job.state());
-        s["elapsed"] = seconds3(job.elapsed_seconds());
+        s["elapsed"] = round3(job.elapsed_seconds());
         s["next_offset"] = job.output_bytes();
         std::string line = "[job " + job.id() + ": " + job_state_name(job.state()) + " after " +
                            seconds_text(job.elapsed_seconds()) + " s]\n";
@@ -825,7 +823,7 @@ json job_report(const Job& job, size_t since, bool whole_output) {
     }
     JobOutput out = job.output_since(since);
     if (whole_output) out.text = job.output_head_tail();
-    double elapsed = seconds3(job.elapsed_seconds());
+    double elapsed = round3(job.elapsed_seconds());
     json s{{"job_id", job.id()},
            {"session_id", job.session_id()},
            {"state", "running"},
@@ -922,7 +920,7 @@ json PythonTool::list_jobs() const {
     json list = json::array();
     std::string text;
     for (const auto& job : jobs_->list()) {
-        double elapsed = seconds3(job->elapsed_seconds());
+        double elapsed = round3(job->elapsed_seconds());
         list.push_back(json{{"job_id", job->id()},
                             {"session_id", job->session_id()},
                             {"state", job_state_name(job->state())},
