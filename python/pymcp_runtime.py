@@ -154,24 +154,43 @@ def _sleep(seconds):
 
 
 # Waits on threading.Condition (Event.wait, Queue.get, Barrier, Semaphore...) are cut into short
-# slices so that an interrupt reaches code blocked in them.
+# slices so that an interrupt reaches code blocked in them. The slices wait on ONE waiter lock that
+# stays registered with the condition for the whole wait, as Condition.wait does for one long wait.
+# Slicing by calling the real wait again loses wake-ups: a slice that times out while the notifier
+# holds the lock is notified (its waiter popped) yet returns False, and the next slice then waits
+# for a notify that already came (a Future.result() that never returned).
 _real_cond_wait = threading.Condition.wait
+_SLICE = 0.05
 
 
 def _cond_wait(self, timeout=None):
     ex = current.get()
     if ex is None:
         return _real_cond_wait(self, timeout)
+    if not self._is_owned():
+        raise RuntimeError("cannot wait on un-acquired lock")
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        ex.check_interrupt()
-        step = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
-        if step <= 0:
-            return _real_cond_wait(self, 0)
-        if _real_cond_wait(self, step):
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
+    waiter = threading._allocate_lock()
+    waiter.acquire()
+    self._waiters.append(waiter)
+    saved_state = self._release_save()
+    notified = False
+    try:
+        while not notified:
+            ex.check_interrupt()
+            step = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
+            if step <= 0:
+                notified = waiter.acquire(False)
+                break
+            notified = waiter.acquire(True, step)
+        return notified
+    finally:
+        self._acquire_restore(saved_state)
+        if not notified:
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:  # notified between the last slice and taking the lock back
+                pass
 
 
 _real_bootstrap_inner = threading.Thread._bootstrap_inner

@@ -262,3 +262,40 @@ def test_script_name_refusals_give_the_right_rule(server):
     for name in ("a" * 240, "a" * 300, "a" * 100_000):
         text = text_of(server.python("load_script", filename=name))
         assert "longer than 239 bytes" in text and "255" not in text, text[:300]
+
+
+# --- a notify that lands as one slice of a Condition wait times out is not lost --------------------
+
+# The runtime cuts Condition waits into 50 ms slices so interrupts reach them. The producer holds
+# the condition's lock across several slices and notifies while holding it: the waiting slice has
+# timed out by then and is blocked taking the lock back. Before the fix each slice was a separate
+# Condition.wait, whose timed-out waiter the notify had already popped: the notify was used up, the
+# next slice waited for one that never came, and the cell ran into its timeout. (The same race, by
+# chance, hung ThreadPoolExecutor.map over concurrent mcp.call under ASan.)
+LOST_WAKEUP_CODE = r'''
+import threading, time
+from concurrent.futures import Future
+cond = threading.Condition()
+state = {'done': False}
+def producer():
+    with cond:                 # taken once the main thread waits
+        time.sleep(0.2)        # across four of the wait's slices
+        state['done'] = True
+        cond.notify_all()
+with cond:
+    threading.Thread(target=producer).start()
+    woken = cond.wait()        # no timeout: only a notify ends it
+# A Future completed the same way: result() waits on its own condition.
+fut = Future()
+def finish():
+    with fut._condition:       # an RLock: set_result takes it again and notifies under it
+        time.sleep(0.2)
+        fut.set_result('ready')
+threading.Thread(target=finish).start()
+(woken, state['done'], fut.result())
+'''
+
+
+def test_a_notify_during_a_timed_out_slice_wakes_the_condition_wait(server):
+    sc = ok(server, LOST_WAKEUP_CODE, timeout=10)
+    assert sc["result"] == "(True, True, 'ready')", sc
