@@ -1,6 +1,7 @@
 #include "python_mcp/support/elastic_pool.hpp"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -88,6 +89,8 @@ size_t ElasticPool::busy_count() const {
 }
 
 void ElasticPool::run_thread() {
+    // Named after the pool (cut to the kernel's 15 bytes) so top -H, gdb and /proc tell pools apart.
+    ::pthread_setname_np(::pthread_self(), name_.substr(0, 15).c_str());
     if (hooks_.on_start) hooks_.on_start();
     std::unique_lock lock(mutex_);
     for (;;) {

@@ -78,7 +78,21 @@ def proc_status(pid: int) -> dict:
         "rss_kb": int(fields["VmRSS"].split()[0]),
         "fds": len(os.listdir(f"/proc/{pid}/fd")),
         "threads": len(os.listdir(f"/proc/{pid}/task")),
+        "names": thread_names(pid),
     }
+
+
+def thread_names(pid: int) -> dict:
+    """Threads per name (the pools name theirs: request, python, sqlite ...), to tell which grew."""
+    names: dict = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue  # ended meanwhile
+        names[name] = names.get(name, 0) + 1
+    return dict(sorted(names.items()))
 
 
 class Failure(Exception):
