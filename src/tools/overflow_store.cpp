@@ -94,6 +94,15 @@ std::string read_range(const std::string& path, size_t offset, size_t max, size_
     return data;
 }
 
+// A directory name this store makes: <pid>-<8 hex digits>. Nothing else under the root is ever
+// removed (--results-dir may name a directory that holds other things).
+bool is_server_dir_name(const std::string& name) {
+    auto dash = name.find('-');
+    return dash != std::string::npos && dash > 0 && dash < 11 && name.size() == dash + 9 &&
+           name.find_first_not_of("0123456789") == dash &&
+           name.find_first_not_of("0123456789abcdef", dash + 1) == std::string::npos;
+}
+
 }  // namespace
 
 OverflowStore::OverflowStore(OverflowOptions options) : options_(std::move(options)), tag_(random_hex(3)) {}
@@ -108,7 +117,7 @@ void OverflowStore::remove_dead_siblings() const {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(options_.root, ec)) {
         const auto name = e.path().filename().string();
-        if (!e.is_directory(ec) || name.rfind("tmp-", 0) == 0 || e.path() == dir_) continue;
+        if (!is_server_dir_name(name) || !e.is_directory(ec) || e.path() == dir_) continue;
         int fd = ::open((e.path() / ".lock").c_str(), O_RDWR | O_CLOEXEC);
         if (fd < 0) continue;
         if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {

@@ -249,3 +249,23 @@ def test_a_plain_dict_that_is_not_an_image_keeps_its_repr(server):
     result = execute(server, "{'type': 'image', 'data': 'not base64!', 'mimeType': 'image/png'}")
     assert structured(result)["result"] == "{'type': 'image', 'data': 'not base64!', 'mimeType': 'image/png'}"
     assert [c["type"] for c in result["content"]] == ["text"]
+
+
+def test_directories_of_gone_servers_are_removed_and_others_left_alone(spawn):
+    first = spawn()
+    first.initialize()
+    kept_uri = links(execute(first, "print('k' * 5000)", max_output=100))[0]["uri"]
+    root = results_dir(first)
+    gone = root / "4242-deadbeef"  # a server that is gone: its lock is free
+    gone.mkdir()
+    (gone / ".lock").touch()
+    (gone / "old-1-stdout.txt").write_text("old")
+    unrelated = root / "notes"
+    unrelated.mkdir()
+    (unrelated / ".lock").touch()
+    second = spawn(env={"XDG_DATA_HOME": str(first.data_home)})
+    second.initialize()
+    execute(second, "print('s' * 5000)", max_output=100)
+    assert not gone.exists() and unrelated.exists()
+    assert read_text(first, kept_uri) == "k" * 5000 + "\n"  # the running server's files stay
+    assert len([d for d in root.iterdir() if d.name != "notes"]) == 2
