@@ -60,8 +60,9 @@ def display(*objs: Any) -> None:
     """Adds each object to the python tool's result, after its text, while the code runs: a
     matplotlib Figure/Axes, a PIL image or an object with _repr_png_/_repr_jpeg_ as image content;
     a pandas DataFrame/Series as a markdown table; _repr_markdown_/_repr_svg_/_repr_html_ as that
-    text; anything else as its repr. Also a builtin: display(obj). Outside an execution it prints.
-    Images count against the call's max_images / max_image_bytes."""
+    text; an MCP image content item of another tool (mcp.call(...)["content"][i], mcp.Content) as
+    that image; anything else as its repr. Also a builtin: display(obj). Outside an execution it
+    prints. Images count against the call's max_images / max_image_bytes."""
 
 def list_tools(server: Optional[str] = None) -> list[ToolInfo]:
     """Every tool code can call (only `server`'s when given), with description and input schema."""

@@ -638,10 +638,66 @@ def _image_of(value):
     return None
 
 
+def _content_image(value):
+    """(mime, bytes) of an MCP image content item (a downstream tool's, as mcp.call or mcp.Content
+    gives it: {"type": "image", "data": base64, "mimeType": "image/..."}), else None."""
+    if not isinstance(value, dict) or value.get("type") != "image":
+        return None
+    data, mime = value.get("data"), value.get("mimeType")
+    if not isinstance(data, str) or not isinstance(mime, str) or not mime.startswith("image/"):
+        return None
+    import base64
+    import binascii
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return (mime, raw) if raw else None
+
+
+def _content_items(value):
+    """A trailing list of MCP content items with at least one image (what mcp.<server>.<tool>()
+    returns for an image tool): [(kind, mime, payload)], else None."""
+    if not isinstance(value, list) or not value or len(value) > 1000:
+        return None
+    items = []
+    for v in value:
+        image = _content_image(v)
+        if image is not None:
+            items.append(("image",) + image)
+        elif isinstance(v, dict) and v.get("type") == "text" and isinstance(v.get("text"), str):
+            items.append(("text", "text/plain", v["text"]))
+        else:
+            return None
+    return items if any(k == "image" for k, _, _ in items) else None
+
+
+def _show_content(ex, value):
+    """True when the trailing value is an image content item, or a list of content items with an
+    image, and went out as content."""
+    if type(value) is list:
+        items = _content_items(value)
+        if items is None:
+            return False
+        for kind, mime, payload in items:
+            if kind == "image":
+                _add_image(ex, payload, mime)
+            else:
+                ex.add_display("text", mime, _text(payload))
+        return True
+    image = _content_image(value)
+    if image is None:
+        return False
+    _add_image(ex, image[1], image[0])
+    return True
+
+
 def _show_as_image(ex, value):
     """True when the trailing value went out as an image (it then has no repr in the result)."""
     if type(value) in _PLAIN_TYPES:
-        return False
+        return (type(value) is dict or type(value) is list) and _show_content(ex, value)
+    if isinstance(value, dict):  # mcp.Content
+        return _show_content(ex, value)
     try:
         image = _image_of(value)
     except Exception as e:  # noqa: BLE001 - a broken _repr_png_: the repr, as before
@@ -711,14 +767,17 @@ def _display_text(obj):
 def display(*objs):
     """Adds each object to the result, after the text, while the code runs: a matplotlib Figure or
     Axes, a PIL image or an object with _repr_png_/_repr_jpeg_ as an image; a pandas DataFrame as
-    a table; an object with _repr_markdown_/_repr_svg_/_repr_html_ as that text; anything else as
-    its repr. Outside an execution it prints."""
+    a table; an object with _repr_markdown_/_repr_svg_/_repr_html_ as that text; an MCP image
+    content item (a downstream tool's, from mcp.call or mcp.Content) as that image; anything else
+    as its repr. Outside an execution it prints."""
     ex = current.get()
     for obj in objs:
         if ex is None:
             print(obj)
             continue
-        image = None if type(obj) in _PLAIN_TYPES else _image_of(obj)
+        image = _content_image(obj) if isinstance(obj, dict) else None
+        if image is None and type(obj) not in _PLAIN_TYPES:
+            image = _image_of(obj)
         if image is not None:
             _add_image(ex, image[1], image[0])
         else:

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <stdexcept>
 #include <memory>
@@ -106,6 +107,7 @@ struct Services {
     std::unique_ptr<pymcp::tools::SqliteTool> sqlite_tool;
     std::unique_ptr<pymcp::tools::UserTool> user_tool;
     std::unique_ptr<pymcp::client::DownstreamManager> downstream;
+    std::shared_ptr<pymcp::tools::OverflowStore> overflow;  // null when --max-overflow-bytes is 0
 };
 
 Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, pymcp::app::shipped_scripts_dir()) {
@@ -118,6 +120,11 @@ Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, py
     python_options.default_max_image_bytes = opt.max_image_bytes;
     python_options.gate = tools::UnlockGate{opt.require_unlock_token, "c0de5eed"};
     python_options.readme = embedded::kToolReadme;
+    if (opt.max_overflow_bytes > 0) {
+        overflow = std::make_shared<tools::OverflowStore>(
+            tools::OverflowOptions{opt.results_dir, opt.max_overflow_bytes, opt.max_overflow_files});
+        python_options.overflow = overflow;
+    }
     python_tool = std::make_unique<tools::PythonTool>(engine, scripts, python_options);
     python_tool->register_in(registry);
 
@@ -304,6 +311,14 @@ void start_python(const pymcp::app::Options& opt, const pymcp::python::PythonEnv
     }
 }
 
+// The host hint on every tool (Claude Code: results longer than the hint, or 50,000 characters
+// without one, are saved to a file and replaced by a preview; it honours hints up to 500,000).
+// A python result's text holds stdout, stderr and the result, each up to max_output, plus notes
+// and a traceback: room for four times max_output and 16 KiB, between 50,000 and 500,000.
+size_t max_result_size_chars(const pymcp::app::Options& opt) {
+    return std::clamp<size_t>(4 * opt.max_output + 16 * 1024, 50000, 500000);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -331,6 +346,8 @@ int main(int argc, char** argv) {
 
     mcp::ServerOptions server_options;
     server_options.instructions = kInstructions;
+    server_options.resources = services->overflow;
+    server_options.tool_meta = pymcp::json{{"anthropic/maxResultSizeChars", max_result_size_chars(opt)}};
     auto* server = new mcp::Server(services->registry, server_options);
     if (opt.http) {
         start_watcher(*server, *services, start_http(opt, *server, fds.log));

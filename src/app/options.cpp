@@ -73,6 +73,7 @@ void absolute_paths(Options& o) {
     if (o.workdir.empty()) return;
     absolute(o.scripts_dir);
     absolute(o.data_dir);
+    absolute(o.results_dir);
     if (!o.config_file.empty()) o.config_file = std::filesystem::absolute(o.config_file).string();
     if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
 }
@@ -138,7 +139,7 @@ std::string parse_http_address(const std::string& text, std::string& host, unsig
 
 std::variant<Options, int> parse_options(int argc, char** argv) {
     Options o;
-    std::string scripts_dir, data_dir;
+    std::string scripts_dir, data_dir, results_dir;
     double timeout_s = 60, session_ttl_s = 0, downstream_timeout_s = 120, wait_s = 50;
     CLI::App app{"python-mcp: an MCP server (stdio) that runs Python in an embedded CPython 3.11 with persistent "
                  "sessions; code calls other MCP tools in-process through the `mcp` module.",
@@ -158,6 +159,13 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(10000)))->capture_default_str();
     app.add_option("--max-image-bytes", o.max_image_bytes, "Default bytes of images returned per execution, all together")
         ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1) << 32))->capture_default_str();
+    app.add_option("--results-dir", results_dir,
+                   "Folder where output past max_output is kept whole (default: $XDG_DATA_HOME/python-mcp/results)");
+    app.add_option("--max-overflow-bytes", o.max_overflow_bytes,
+                   "Bytes of kept overflow files in all (oldest dropped first; one file at most a quarter); 0: off")
+        ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1) << 40))->capture_default_str();
+    app.add_option("--max-overflow-files", o.max_overflow_files, "Most overflow files kept (oldest dropped first)")
+        ->check(CLI::Range(static_cast<size_t>(1), static_cast<size_t>(1000000)))->capture_default_str();
     app.add_option("--max-message-bytes", o.max_message_bytes, "Longest accepted JSON-RPC input line in bytes")
         ->check(CLI::Range(static_cast<size_t>(256), static_cast<size_t>(1) << 34))->capture_default_str();
     app.add_option("--max-sessions", o.max_sessions, "Most persistent sessions at once")
@@ -210,6 +218,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     auto root = default_data_root();
     o.scripts_dir = scripts_dir.empty() ? root / "python_scripts" : std::filesystem::path(scripts_dir);
     o.data_dir = data_dir.empty() ? root / "databases" : std::filesystem::path(data_dir);
+    o.results_dir = results_dir.empty() ? root / "results" : std::filesystem::path(results_dir);
     absolute_paths(o);
     return o;
 }

@@ -79,6 +79,18 @@ private:
     RequestEra era_;
 };
 
+// resource_link content came with 2025-06-18: an older client gets the result without it (the
+// text still says where the whole output is).
+void drop_resource_links(const std::string& version, json& result) {
+    if (version >= "2025-06-18" || !result.is_object()) return;
+    auto content = result.find("content");
+    if (content == result.end() || !content->is_array()) return;
+    json kept = json::array();
+    for (auto& item : *content)
+        if (!item.is_object() || item.value("type", "") != "resource_link") kept.push_back(std::move(item));
+    *content = std::move(kept);
+}
+
 }  // namespace
 
 Server::Server(ToolRegistry& registry, ServerOptions options)
@@ -149,6 +161,7 @@ void Server::bind(Connection& connection) {
     }, true);
     peer.on_notification("notifications/initialized", [s](const json&) { s->mark_ready(); });
     bind_modern(connection);
+    if (options_.resources) bind_resources(connection);
 }
 
 // The methods only the modern revision has.
@@ -211,7 +224,7 @@ json Server::finish(const RequestEra& era, json result) const {
 
 json Server::on_discover() const {
     json result{{"supportedVersions", supported_versions()},
-                {"capabilities", {{"tools", {{"listChanged", true}}}, {"logging", json::object()}}},
+                {"capabilities", capabilities()},
                 {"ttlMs", options_.discover_ttl.count()},
                 {"cacheScope", "private"}};
     if (!options_.instructions.empty()) result["instructions"] = options_.instructions;
@@ -232,7 +245,7 @@ json Server::on_initialize(ClientSession& session, const json& params) const {
     json server_info{{"name", options_.name}, {"version", options_.version}};
     if (version >= "2025-06-18") server_info["title"] = options_.title;
     json result{{"protocolVersion", version},
-                {"capabilities", {{"tools", {{"listChanged", true}}}, {"logging", json::object()}}},
+                {"capabilities", capabilities()},
                 {"serverInfo", server_info}};
     if (!options_.instructions.empty()) result["instructions"] = options_.instructions;
     return result;
@@ -240,14 +253,108 @@ json Server::on_initialize(ClientSession& session, const json& params) const {
 
 json Server::on_tools_list(const RequestEra& era) const {
     json tools = json::array();
-    for (const auto& def : registry_.list())
-        if (def.exposed) tools.push_back(def.to_json());
+    for (const auto& def : registry_.list()) {
+        if (!def.exposed) continue;
+        json tool = def.to_json();
+        if (options_.tool_meta.is_object() && !options_.tool_meta.empty()) {
+            json& meta = tool["_meta"];
+            if (!meta.is_object()) meta = json::object();
+            for (auto it = options_.tool_meta.begin(); it != options_.tool_meta.end(); ++it)
+                if (!meta.contains(it.key())) meta[it.key()] = *it;
+        }
+        tools.push_back(std::move(tool));
+    }
     json result{{"tools", std::move(tools)}};
     if (era.modern) {
         result["ttlMs"] = options_.tools_list_ttl.count();
         result["cacheScope"] = "private";
     }
     return finish(era, std::move(result));
+}
+
+json Server::capabilities() const {
+    json caps{{"tools", {{"listChanged", true}}}, {"logging", json::object()}};
+    if (options_.resources) caps["resources"] = json::object();  // no subscribe, no listChanged
+    return caps;
+}
+
+// resources/list, resources/read and resources/templates/list (none), for both eras. The
+// provider reads files: not on the reading thread.
+void Server::bind_resources(Connection& connection) {
+    Peer& peer = *connection.peer_;
+    ClientSession* s = connection.session_.get();
+    auto blocking = [this, s](json (Server::*method)(const json&) const) {
+        return [this, s, method](const json& params, Responder reply) {
+            RequestEra era = era_of(*s, params);
+            bool posted = run_blocking([this, method, params, reply, era] {
+                try {
+                    reply.result(finish(era, (this->*method)(params)));
+                } catch (const RpcError& e) {
+                    reply.error(e.code(), e.what(), e.data());
+                } catch (const std::exception& e) {
+                    reply.error(kInternalError, std::string("Internal error: ") + e.what());
+                }
+            });
+            if (!posted) throw RpcError(kInternalError, "no request thread could be started: the request did not run");
+        };
+    };
+    peer.on_request("resources/list", blocking(&Server::on_resources_list), true);
+    peer.on_request("resources/read", blocking(&Server::on_resources_read), true);
+    peer.on_request("resources/templates/list", [this, s](const json& params, Responder reply) {
+        reply.result(finish(era_of(*s, params), json{{"resourceTemplates", json::array()}}));
+    }, true);
+}
+
+json Server::on_resources_list(const json& raw_params) const {
+    const json& params = params_or_empty(raw_params);
+    std::string cursor;
+    if (auto c = params.find("cursor"); c != params.end() && !c->is_null()) {
+        if (!c->is_string()) throw RpcError(kInvalidParams, "Invalid params: 'cursor' must be a string");
+        cursor = c->get<std::string>();
+    }
+    ResourcePage page;
+    try {
+        page = options_.resources->list(cursor);
+    } catch (const std::invalid_argument& e) {
+        throw RpcError(kInvalidParams, e.what());
+    }
+    json list = json::array();
+    for (const auto& r : page.resources) list.push_back(resource_json(r));
+    json result{{"resources", std::move(list)}};
+    if (!page.next_cursor.empty()) result["nextCursor"] = page.next_cursor;
+    return result;
+}
+
+json Server::on_resources_read(const json& raw_params) const {
+    const json& params = params_or_empty(raw_params);
+    auto uri = params.find("uri");
+    if (uri == params.end() || !uri->is_string())
+        throw RpcError(kInvalidParams, "Invalid params: resources/read needs a string 'uri'");
+    std::vector<ResourceContents> contents;
+    try {
+        contents = options_.resources->read(uri->get<std::string>());
+    } catch (const ResourceNotFound& e) {
+        throw RpcError(kResourceNotFound, e.what(), json{{"uri", *uri}});
+    } catch (const std::invalid_argument& e) {
+        throw RpcError(kInvalidParams, std::string("Invalid params: ") + e.what());
+    }
+    json list = json::array();
+    for (auto& c : contents) {
+        json item(json::value_t::object);
+        if (!c.meta.is_null()) append_field(item, "_meta", std::move(c.meta));
+        if (c.is_text) {
+            append_field(item, "mimeType", c.mime_type);
+            append_field(item, "text", std::move(c.data));
+        } else {
+            std::string blob;
+            append_base64(blob, c.data);
+            append_field(item, "blob", std::move(blob));
+            append_field(item, "mimeType", c.mime_type);
+        }
+        append_field(item, "uri", c.uri);
+        list.push_back(std::move(item));
+    }
+    return json{{"contents", std::move(list)}};
 }
 
 void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era,
@@ -265,7 +372,10 @@ void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const 
 
     auto channel = std::make_shared<RequestChannel>(session, reply.stream(), era);
     CallContext context(reply.cancellation(), reply.id(), progress_token_of(params), std::move(channel));
-    ToolReply answer{[this, reply, era](json result) { reply.result(finish(era, std::move(result))); },
+    ToolReply answer{[this, reply, era, session](json result) {
+                         if (!era.modern) drop_resource_links(session->protocol_version(), result);
+                         reply.result(finish(era, std::move(result)));
+                     },
                      [reply](int code, const std::string& message) { reply.error(code, message); }};
     registry_.dispatch(ToolCall(name, std::move(arguments), std::move(context), std::move(answer),
                                 [this](std::function<void()> work) { return run_blocking(std::move(work)); }));

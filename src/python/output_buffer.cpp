@@ -1,8 +1,29 @@
 #include "python_mcp/python/output_buffer.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
 namespace pymcp::python {
 
 namespace {
+
+constexpr size_t kSpoolBuffer = 64 * 1024;
+
+// Writes all of `data` to `fd`; false on an error (EINTR retried).
+bool write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+}
 
 bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
@@ -14,9 +35,71 @@ std::string human_bytes(size_t n) {
 
 }  // namespace
 
+OutputBuffer::~OutputBuffer() {
+    if (spool_fd_ >= 0) ::close(spool_fd_);
+}
+
+void OutputBuffer::spool_to(std::string path, size_t max_bytes) {
+    std::lock_guard lock(mutex_);
+    spool_path_ = std::move(path);
+    spool_max_ = spool_path_.empty() ? 0 : max_bytes;
+}
+
+bool OutputBuffer::begin_spool_locked() {
+    spool_fd_ = ::open(spool_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (spool_fd_ < 0) {
+        spdlog::warn("output past max_output is not kept: cannot create {}: {}", spool_path_, std::strerror(errno));
+        spool_failed_ = true;
+        return false;
+    }
+    // Nothing was cut yet: head and the tail (not yet a ring) are the whole text so far.
+    spool_buf_.reserve(kSpoolBuffer);
+    spool_buf_ = head_;
+    spool_buf_ += tail_.substr(tail_pos_);
+    spool_buf_ += tail_.substr(0, tail_pos_);
+    spool_bytes_ = spool_buf_.size();
+    return true;
+}
+
+void OutputBuffer::spool_locked(std::string_view data) {
+    if (spool_failed_ || spool_full_) return;
+    if (spool_fd_ < 0 && !begin_spool_locked()) return;
+    if (spool_bytes_ > spool_max_) {  // a maximum below the limit: the file holds its first bytes
+        spool_buf_.resize(spool_max_);
+        spool_bytes_ = spool_max_;
+    }
+    if (spool_bytes_ + data.size() >= spool_max_) {
+        data = data.substr(0, spool_max_ - spool_bytes_);
+        spool_full_ = true;
+    }
+    spool_buf_ += data;
+    spool_bytes_ += data.size();
+    if (spool_buf_.size() >= kSpoolBuffer || spool_full_) flush_spool_locked();
+}
+
+void OutputBuffer::flush_spool_locked() const {
+    if (spool_fd_ < 0 || spool_buf_.empty()) return;
+    if (!write_all(spool_fd_, spool_buf_)) {
+        spdlog::warn("output past max_output is not kept: cannot write {}: {}", spool_path_, std::strerror(errno));
+        abandon_spool_locked();
+        return;
+    }
+    spool_buf_.clear();
+}
+
+void OutputBuffer::abandon_spool_locked() const {
+    ::close(spool_fd_);
+    spool_fd_ = -1;
+    ::unlink(spool_path_.c_str());
+    spool_failed_ = true;
+    spool_buf_.clear();
+    spool_buf_.shrink_to_fit();
+}
+
 bool OutputBuffer::write(std::string_view data) {
     std::lock_guard lock(mutex_);
     if (closed_) return false;
+    if (spool_max_ > 0 && (spool_fd_ >= 0 || total_ + data.size() > limit_)) spool_locked(data);
     total_ += data.size();
     const size_t head_cap = limit_ / 2;
     if (head_.size() < head_cap) {
@@ -49,6 +132,13 @@ bool OutputBuffer::write(std::string_view data) {
 void OutputBuffer::close() {
     std::lock_guard lock(mutex_);
     closed_ = true;
+    flush_spool_locked();
+    if (spool_fd_ >= 0) {
+        ::close(spool_fd_);
+        spool_fd_ = -1;
+    }
+    spool_buf_.clear();
+    spool_buf_.shrink_to_fit();
 }
 
 size_t OutputBuffer::total_bytes() const {
@@ -79,9 +169,14 @@ engine::StreamText OutputBuffer::snapshot() const {
     while (skip < tail.size() && is_continuation(tail[skip])) ++skip;
     tail.erase(0, skip);
     out.cut_bytes = total_ - head.size() - tail.size();
+    flush_spool_locked();
+    const bool spooled = !spool_failed_ && spool_bytes_ > 0;
+    if (spooled) out.spool = engine::SpoolFile{spool_path_, spool_bytes_, spool_bytes_ == total_};
     out.text = head + "\n\n... [" + human_bytes(out.cut_bytes) + " of output cut: kept the first " +
                human_bytes(head.size()) + " and the last " + human_bytes(tail.size()) + " of " +
-               human_bytes(total_) + "; raise max_output to see more] ...\n\n" + tail;
+               human_bytes(total_) +
+               (spooled ? "; the whole text is kept: see the [overflow] note below" : "; raise max_output to see more") +
+               "] ...\n\n" + tail;
     return out;
 }
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -164,6 +165,9 @@ struct SessionEngine::Job {
     unsigned long thread_id = 0;
     PyThreadState* thread_state = nullptr;  // the running thread's; set and read with the GIL held
     std::atomic<bool> answered{false};
+    // GUARDED_BY(mutex): the spool files the answer named (they now belong to the caller). An
+    // outcome that comes after the answer is dropped, and its other spool files with it.
+    std::vector<std::string> delivered_spools;
     Completion completion;    // called once, by whoever flips `answered`
     CancelRegistration on_cancel;
     uint64_t deadline_id = 0;
@@ -542,10 +546,13 @@ void SessionEngine::read_cell_result(Job& job, const RunFailure& failure) {
         if (cell.value) {
             // A huge repr is cut like output: head and tail, within max_output.
             OutputBuffer value(job.request.max_output);
+            if (!job.request.spool_prefix.empty())
+                value.spool_to(job.request.spool_prefix + "result.txt", job.request.spool_max_bytes);
             value.write(*cell.value);
             engine::StreamText kept = value.snapshot();
             out.result = std::move(kept.text);
             out.result_cut_bytes = kept.cut_bytes;
+            out.result_spool = std::move(kept.spool);
         }
     }
     if (status == CellResult::Status::Ok) {
@@ -587,8 +594,30 @@ void SessionEngine::finish_outcome(Session& session, Job& job, py::object& ns) {
     out.background_output_bytes = background_->pending(session.id);
 }
 
+namespace {
+
+std::vector<std::string> spool_paths(const ExecOutcome& o) {
+    std::vector<std::string> paths;
+    for (const auto* f : {&o.out.spool, &o.err.spool, &o.result_spool})
+        if (*f) paths.push_back((*f)->path);
+    return paths;
+}
+
+}  // namespace
+
 void SessionEngine::answer(Job& job, ExecOutcome outcome) {
-    if (job.answered.exchange(true)) return;
+    {
+        std::lock_guard lock(job.mutex);
+        if (job.answered.exchange(true)) {
+            // Nobody will name these files (a cancelled call, or the outcome after a time-out's
+            // answer): remove those the answer did not hand over.
+            for (const auto& path : spool_paths(outcome))
+                if (std::find(job.delivered_spools.begin(), job.delivered_spools.end(), path) == job.delivered_spools.end())
+                    ::unlink(path.c_str());
+            return;
+        }
+        job.delivered_spools = spool_paths(outcome);
+    }
     auto done = std::move(job.completion);
     job.completion = nullptr;
     if (done) done(std::move(outcome));
@@ -607,6 +636,10 @@ void SessionEngine::submit(const ExecRequest& request, std::shared_ptr<engine::E
                                                  std::move(host), background_);
     job->execution->set_argv(request.argv);
     job->execution->set_image_budget(request.max_images, request.max_image_bytes);
+    if (!request.spool_prefix.empty()) {
+        job->execution->out().spool_to(request.spool_prefix + "stdout.txt", request.spool_max_bytes);
+        job->execution->err().spool_to(request.spool_prefix + "stderr.txt", request.spool_max_bytes);
+    }
     job->completion = std::move(done);
     std::weak_ptr<Job> weak = job;
     job->on_cancel = request.cancel.on_cancel([this, weak] {

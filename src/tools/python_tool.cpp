@@ -1,5 +1,6 @@
 #include "python_mcp/tools/python_tool.hpp"
 
+#include "python_mcp/support/json_text.hpp"
 #include "python_mcp/support/paths.hpp"
 #include "python_mcp/support/time_format.hpp"
 #include "python_mcp/tools/sqlite/base64.hpp"
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <future>
 #include <map>
 
@@ -197,8 +199,10 @@ json output_schema() {
                  {"items", {{"type", "object"}, {"properties", {{"tool", {{"type", "string"}}}, {"calls", {{"type", "integer"}}}, {"errors", {{"type", "integer"}}}, {"total_ms", {{"type", "number"}}}}}}}};
     json display{{"type", "array"},
                  {"items", {{"type", "object"}, {"properties", {{"type", {{"type", "string"}}}, {"mimeType", {{"type", "string"}}}, {"bytes", {{"type", "integer"}}}}}}}};
+    json overflow{{"type", "array"},
+                  {"items", {{"type", "object"}, {"properties", {{"uri", {{"type", "string"}}}, {"name", {{"type", "string"}}}, {"path", {{"type", "string"}}}, {"mimeType", {{"type", "string"}}}, {"bytes", {{"type", "integer"}}}, {"complete", {{"type", "boolean"}}}}}}}};
     return json{{"type", "object"},
-                {"description", "execute/run_script: stdout, stderr, result, success, display (a summary of the images and display() texts that follow the text in content: type, mimeType, bytes; images dropped over the budget are counted in images_dropped), error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool), note (when something in the call was not done as asked, e.g. a fresh namespace although the named session is persistent, or when background output waits: background_output_bytes). read_output: session_id, stdout, stderr, bytes, truncated. Script and session operations: their own fields."},
+                {"description", "execute/run_script: overflow (when output or the result was cut to max_output: the whole text kept as a resource, uri and file path, also linked as resource_link content), stdout, stderr, result, success, display (a summary of the images and display() texts that follow the text in content: type, mimeType, bytes; images dropped over the budget are counted in images_dropped), error, session_id, persistent, duration_ms, truncated, timed_out, mcp_calls (the first 20 nested tool calls), mcp_calls_omitted (later ones, counted per tool), note (when something in the call was not done as asked, e.g. a fresh namespace although the named session is persistent, or when background output waits: background_output_bytes). read_output: session_id, stdout, stderr, bytes, truncated. Script and session operations: their own fields."},
                 {"properties",
                  {{"stdout", {{"type", "string"}}},
                   {"stderr", {{"type", "string"}}},
@@ -214,6 +218,9 @@ json output_schema() {
                   {"mcp_calls", calls},
                   {"display", display},
                   {"images_dropped", {{"type", "integer"}}},
+                  {"overflow", overflow},
+                  {"structured_content_bytes", {{"type", "integer"}}},
+                  {"structured_content_truncated", {{"type", "boolean"}}},
                   {"mcp_calls_omitted", omitted},
                   {"note", {{"type", "string"}}},
                   {"filename", {{"type", "string"}}},
@@ -338,6 +345,14 @@ mcp::ToolDefinition PythonTool::definition(const std::string& callable_tools_sum
     d.title = "Python (persistent sessions, calls other tools)";
     d.description = kDescription;
     if (!callable_tools_summary.empty()) d.description += "\n\n" + callable_tools_summary;
+    if (d.description.size() > kMaxDescriptionChars) {
+        // Hosts cut longer descriptions (Claude Code at 4,096): end on a whole line, say where the rest is.
+        const std::string more = "\n... (more tools: mcp.list_tools(), mcp.search_tools('words'))";
+        size_t cut = d.description.rfind('\n', kMaxDescriptionChars - more.size());
+        if (cut == std::string::npos || cut < std::string_view(kDescription).size()) cut = kMaxDescriptionChars - more.size();
+        while (cut > 0 && (static_cast<unsigned char>(d.description[cut]) & 0xC0) == 0x80) --cut;
+        d.description = d.description.substr(0, cut) + more;
+    }
     d.input_schema = input_schema();
     d.output_schema = output_schema();
     d.annotations = json{{"title", d.title},
@@ -543,6 +558,10 @@ engine::ExecRequest PythonTool::make_request(const json& input, const std::strin
         req.max_output = static_cast<size_t>(*m);
     }
     apply_image_budget(input, req);
+    if (options_.overflow) {
+        req.spool_prefix = options_.overflow->reserve().prefix;
+        req.spool_max_bytes = options_.overflow->max_file_bytes();
+    }
     if (context.has_caller_session(req.session_id) && req.persistent)
         throw ToolError("session '" + req.session_id +
                         "' is the one making this call (directly or through other calls); running code in it "
@@ -627,7 +646,7 @@ json omitted_calls_json(const engine::ExecOutcome& o) {
 
 }  // namespace
 
-json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, const std::string& note) {
+json PythonTool::format_core(const engine::ExecRequest& req, engine::ExecOutcome o, const std::string& note) {
     using Status = engine::ExecOutcome::Status;
     const bool success = o.status == Status::Ok;
     bool error_cut = false;
@@ -665,6 +684,138 @@ json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, c
     json result = mcp::tool_result(text_block(o, full_note), std::move(structured), !success);
     append_display(result["content"], o);
     return result;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Overflow (issue 14): what was cut is kept whole in files served as resources; the result links
+// them (resource_link content, structuredContent.overflow, a note in the text). structuredContent
+// past kMaxStructuredBytes is replaced by a small object that says where the whole one is.
+// ------------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string size_text(size_t n) {
+    char buf[32];
+    if (n < 10 * 1024) return std::to_string(n) + " bytes";
+    if (n < 10 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", n / 1024.0);
+    else std::snprintf(buf, sizeof buf, "%.1f MiB", n / (1024.0 * 1024.0));
+    return buf;
+}
+
+// The execution id of a spool prefix (<dir>/<id>-).
+std::string id_of_prefix(const std::string& prefix) {
+    std::string name = std::filesystem::path(prefix).filename().string();
+    if (!name.empty() && name.back() == '-') name.pop_back();
+    return name;
+}
+
+// The outcome's spool files, taken over by the store (those it could keep).
+std::vector<OverflowLink> adopt_spools(OverflowStore& store, const engine::ExecRequest& req, const engine::ExecOutcome& o) {
+    std::vector<OverflowLink> links;
+    const std::string id = id_of_prefix(req.spool_prefix);
+    const std::pair<const char*, const std::optional<engine::SpoolFile>*> parts[] = {
+        {"stdout", &o.out.spool}, {"stderr", &o.err.spool}, {"result", &o.result_spool}};
+    for (const auto& [part, file] : parts)
+        if (*file)
+            if (auto link = store.adopt(id, part, **file)) links.push_back(std::move(*link));
+    return links;
+}
+
+json link_json(const OverflowLink& l) {
+    json j(json::value_t::object);
+    append_field(j, "bytes", l.bytes);
+    append_field(j, "complete", l.complete);
+    append_field(j, "mimeType", l.mime_type);
+    append_field(j, "name", l.name);
+    append_field(j, "path", l.path);
+    append_field(j, "uri", l.uri);
+    return j;
+}
+
+std::string part_of(const OverflowLink& l) { return l.uri.substr(l.uri.rfind('/') + 1); }
+
+// One line per kept file: what it holds and the two ways to read it.
+std::string overflow_text(const std::vector<OverflowLink>& links) {
+    std::string text;
+    for (const auto& l : links)
+        text += "[overflow] The whole " + part_of(l) + " (" + size_text(l.bytes) + ")" +
+                (l.complete ? "" : ", up to the per-file limit,") + " is kept: read it with resources/read " + l.uri +
+                " (at most 16 MiB per read; add ?offset=N for the rest), or from code: open(" +
+                json(l.path).dump() + "). It is dropped when newer overflow needs the room.\n";
+    return text;
+}
+
+void add_links(json& result, const std::vector<OverflowLink>& links) {
+    json& content = result["content"];
+    std::string& text = content[0]["text"].get_ref<std::string&>();
+    text += (text.empty() || text.back() == '\n' ? "" : "\n") + overflow_text(links);
+    json items(json::value_t::array);
+    for (const auto& l : links) {
+        mcp::ResourceInfo info{l.uri, l.name, "", "The whole " + part_of(l) + " of a python call", l.mime_type, l.bytes};
+        json item = mcp::resource_json(info);
+        item["type"] = "resource_link";
+        items.push_back(std::move(item));
+    }
+    content.insert(content.begin() + 1, items.begin(), items.end());
+    json list(json::value_t::array);
+    for (const auto& l : links) list.push_back(link_json(l));
+    result["structuredContent"]["overflow"] = std::move(list);
+}
+
+// A cheap upper bound first: only a structuredContent that may be near the limit is serialised.
+size_t structured_bytes(const json& s, size_t limit) {
+    size_t estimate = 4096;
+    for (const char* key : {"stdout", "stderr", "result", "note"})
+        if (auto it = s.find(key); it != s.end() && it->is_string()) estimate += it->get_ref<const std::string&>().size();
+    if (auto e = s.find("error"); e != s.end() && e->is_object())
+        for (const auto& [k, v] : e->items())
+            if (v.is_string()) estimate += v.get_ref<const std::string&>().size();
+    if (estimate * 6 < limit) return estimate;  // JSON escaping grows a string 6 times at most
+    std::string text;
+    append_json(text, s);
+    return text.size();
+}
+
+}  // namespace
+
+json PythonTool::format(const engine::ExecRequest& req, engine::ExecOutcome o, const std::string& note,
+                        OverflowStore* overflow) {
+    std::vector<OverflowLink> links;
+    if (overflow && !req.spool_prefix.empty()) links = adopt_spools(*overflow, req, o);
+    json result = format_core(req, std::move(o), note);
+    if (!links.empty()) add_links(result, links);
+    bound_structured(result, req, overflow);
+    return result;
+}
+
+// Hosts drop a structuredContent past 1 MiB (Claude Code): one that big (max_output raised) is
+// kept as a file when it can be, and replaced by its small fields with a marker.
+void PythonTool::bound_structured(json& result, const engine::ExecRequest& req, OverflowStore* overflow) {
+    json& s = result["structuredContent"];
+    const size_t bytes = structured_bytes(s, kMaxStructuredBytes);
+    if (bytes <= kMaxStructuredBytes) return;
+    std::optional<OverflowLink> kept;
+    if (overflow && !req.spool_prefix.empty()) {
+        std::string text;
+        append_json(text, s);
+        kept = overflow->keep(id_of_prefix(req.spool_prefix), "structured", text, "application/json", ".json");
+    }
+    json small(json::value_t::object);
+    for (const char* key : {"duration_ms", "overflow", "persistent", "session_id", "success", "timed_out"})
+        if (auto it = s.find(key); it != s.end()) small[key] = *it;
+    if (kept) {
+        if (!small.contains("overflow")) small["overflow"] = json::array();
+        small["overflow"].push_back(link_json(*kept));
+    }
+    small["structured_content_bytes"] = bytes;
+    small["structured_content_truncated"] = true;
+    small["truncated"] = true;
+    small["note"] = "structuredContent (" + size_text(bytes) + ") was over the 1 MiB hosts accept; it is replaced by this "
+                    "summary. The text content above holds the output" +
+                    (kept ? "; the whole structuredContent is kept as " + kept->uri + " (resources/read) and in " + kept->path
+                          : std::string("; it was not kept (overflow is off or the file could not be written)")) +
+                    ". A smaller max_output avoids this.";
+    s = std::move(small);
 }
 
 json PythonTool::execute(const json& input, const std::string& code, const std::string& filename,
@@ -876,9 +1027,10 @@ void PythonTool::start_execution(engine::ExecRequest req, std::string note, cons
     std::weak_ptr<DeadlineTimer> timer = budget_timer_;
     auto jobs = jobs_;
     try {
-        engine_.submit(req, host, [req, note, host, job, budget, answer, jobs, timer](engine::ExecOutcome o) {
+        engine_.submit(req, host, [req, note, host, job, budget, answer, jobs, timer,
+                                   overflow = options_.overflow](engine::ExecOutcome o) {
             JobState state = job_state_of(o.status);
-            json result = format(req, std::move(o), note);
+            json result = format(req, std::move(o), note, overflow.get());
             if (budget->claim()) {  // within the budget: answered as without jobs
                 uint64_t id = std::exchange(budget->timer, 0);  // claim() ordered this against the scheduler
                 if (auto t = timer.lock(); t && id) t->cancel(id);

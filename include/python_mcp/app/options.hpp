@@ -20,6 +20,10 @@ struct Options {
     size_t max_output = 64 * 1024;
     size_t max_images = 8;                   // per execution: figures and display() images returned
     size_t max_image_bytes = 2 * 1024 * 1024;  // per execution: their bytes together (before base64)
+    // Overflow: output past max_output kept whole as resources (0 bytes: off).
+    std::filesystem::path results_dir;            // default: <data root>/results
+    size_t max_overflow_bytes = 512 * 1024 * 1024;
+    size_t max_overflow_files = 256;
     size_t max_message_bytes = 32 * 1024 * 1024;
     size_t max_sessions = 64;
     std::chrono::milliseconds session_ttl{0};  // 0: sessions live until cleared

@@ -34,6 +34,12 @@ struct ExecRequest {
     // Images (figures, display()) kept per call: past either budget they are dropped and counted.
     size_t max_images = 8;
     size_t max_image_bytes = 2 * 1024 * 1024;  // decoded bytes, all images together
+    // Overflow: text past max_output (stdout, stderr, the result's repr) is also kept whole in
+    // files named <spool_prefix>stdout.txt, ...stderr.txt, ...result.txt, each at most
+    // spool_max_bytes. Empty prefix: nothing is kept beyond head and tail. The engine only writes
+    // the files and names them in the outcome (StreamText::spool); the caller owns them after.
+    std::string spool_prefix;
+    size_t spool_max_bytes = 0;
     // The request's own cancellation (the client's notifications/cancelled): the execution is
     // interrupted when it fires, and answered at once.
     CancellationToken cancel;
@@ -45,10 +51,19 @@ struct ExecError {
     std::string traceback;
 };
 
+// A file holding a text whole (or its first `bytes`, when it reached the request's
+// spool_max_bytes: complete is then false).
+struct SpoolFile {
+    std::string path;
+    size_t bytes = 0;
+    bool complete = true;
+};
+
 struct StreamText {
     std::string text;        // what is kept: all of it, or head + marker + tail
     size_t total_bytes = 0;  // everything written
     size_t cut_bytes = 0;    // left out of `text`
+    std::optional<SpoolFile> spool;  // where all of it is, when something was cut and it was kept
 };
 
 // A record of one call the code made through its host (mcp.call), for the outcome's log.
@@ -81,6 +96,7 @@ struct ExecOutcome {
     StreamText err;
     std::optional<std::string> result;  // repr of the trailing expression, when not None
     size_t result_cut_bytes = 0;        // left out of `result` (cut like output past max_output)
+    std::optional<SpoolFile> result_spool;  // the whole repr, when cut and kept (spool_prefix)
     std::optional<ExecError> error;     // for Error and TimedOut
     double duration_ms = 0;
     // The code was still running when the answer was due (it ignored the interrupt, e.g. a long

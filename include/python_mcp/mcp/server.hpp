@@ -27,6 +27,7 @@
 #include "python_mcp/jsonrpc/peer.hpp"
 #include "python_mcp/mcp/client_session.hpp"
 #include "python_mcp/mcp/protocol_versions.hpp"
+#include "python_mcp/mcp/resource_provider.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/support/elastic_pool.hpp"
 
@@ -50,6 +51,11 @@ struct ServerOptions {
     std::chrono::milliseconds discover_ttl{std::chrono::hours(1)};
     std::chrono::milliseconds tools_list_ttl{std::chrono::minutes(1)};
     jsonrpc::ParseLimits parse_limits;
+    // Resources (resources/list, resources/read): declared and served only when set.
+    std::shared_ptr<ResourceProvider> resources;
+    // Merged into every listed tool's _meta (keys a tool sets itself win), e.g. host hints
+    // such as {"anthropic/maxResultSizeChars": N}. Null: nothing added.
+    json tool_meta;
 };
 
 class Server {
@@ -97,6 +103,10 @@ private:
     json on_tools_list(const RequestEra& era) const;
     void on_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era, const json& params,
                        const jsonrpc::Responder& reply);
+    void bind_resources(Connection& connection);
+    json capabilities() const;
+    json on_resources_list(const json& params) const;
+    json on_resources_read(const json& params) const;
     void on_listen(const std::shared_ptr<ClientSession>& session, const json& params, const jsonrpc::Responder& reply);
     void announce_to_listeners();
     void close_listeners();

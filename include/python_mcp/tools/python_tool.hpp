@@ -22,6 +22,7 @@
 #include "python_mcp/support/deadline_timer.hpp"
 #include "python_mcp/tools/job_store.hpp"
 #include "python_mcp/tools/live_output.hpp"
+#include "python_mcp/tools/overflow_store.hpp"
 #include "python_mcp/tools/script_store.hpp"
 #include "python_mcp/tools/tool_args.hpp"
 #include "python_mcp/tools/tool_call_host.hpp"
@@ -40,12 +41,18 @@ struct PythonToolOptions {
     // how many finished jobs are kept for job_status.
     std::chrono::milliseconds default_wait{50000};
     size_t job_history = 100;
+    // Overflow: where cut output is kept whole (null: only cut). Shared with the server, which
+    // serves the files as resources.
+    std::shared_ptr<OverflowStore> overflow;
 };
 
 class PythonTool {
 public:
     PythonTool(engine::Engine& engine, ScriptStore& scripts, PythonToolOptions options);
 
+    // At most kMaxDescriptionChars: the list of callable tools is cut first (the readme
+    // operation has the full documentation).
+    static constexpr size_t kMaxDescriptionChars = 4096;
     mcp::ToolDefinition definition(const std::string& callable_tools_summary = {}) const;
     // Registers the tool and keeps its description's list of callable tools current.
     void register_in(mcp::ToolRegistry& registry);
@@ -67,7 +74,13 @@ private:
     // What the result must say about the call beyond the outcome ("" when nothing): fields
     // accepted but not applied, a fresh namespace although the named session is persistent.
     std::string notes_for(const mcp::json& input, const engine::ExecRequest& request) const;
-    static mcp::json format(const engine::ExecRequest& request, engine::ExecOutcome outcome, const std::string& note);
+    // The outcome as a tool result; its spool files are taken over by `overflow` (may be null) and
+    // linked; a structuredContent past kMaxStructuredBytes is replaced by a summary.
+    static mcp::json format(const engine::ExecRequest& request, engine::ExecOutcome outcome, const std::string& note,
+                            OverflowStore* overflow);
+    static mcp::json format_core(const engine::ExecRequest& request, engine::ExecOutcome outcome, const std::string& note);
+    static void bound_structured(mcp::json& result, const engine::ExecRequest& request, OverflowStore* overflow);
+    static constexpr size_t kMaxStructuredBytes = 1000 * 1000;  // under the 1 MiB hosts accept, with room for the envelope
     mcp::json read_output(const mcp::json& input);
     mcp::json list_sessions();
     mcp::json list_scripts();
