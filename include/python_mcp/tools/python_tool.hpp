@@ -28,6 +28,8 @@
 
 namespace pymcp::tools {
 
+class Scheduler;
+
 struct PythonToolOptions {
     std::chrono::milliseconds default_timeout{60000};
     size_t default_max_output = 64 * 1024;
@@ -40,6 +42,8 @@ struct PythonToolOptions {
     // how many finished jobs are kept for job_status.
     std::chrono::milliseconds default_wait{50000};
     size_t job_history = 100;
+    // Schedules (issue 13): schedule_script, list_schedules, unschedule; null: not available.
+    Scheduler* scheduler = nullptr;
 };
 
 class PythonTool {
