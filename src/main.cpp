@@ -284,6 +284,7 @@ void start_watcher(pymcp::mcp::Server& server, Services& services, std::function
                      c == 0 ? "end of input" : c == SIGTERM ? "SIGTERM" : c == SIGINT ? "SIGINT" : "signal");
         if (c == 0) server.wait_idle(std::chrono::milliseconds(1000));
         server.begin_shutdown();
+        services.scheduler->stop();  // no new scheduled run; those running are interrupted next
         services.engine.interrupt_all();
         server.wait_idle(std::chrono::milliseconds(400));
         services.downstream->shutdown(std::chrono::milliseconds(200));
