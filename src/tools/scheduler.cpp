@@ -413,20 +413,27 @@ ScheduleInfo Scheduler::add(const ScheduleRequest& r) {
 bool Scheduler::remove(int64_t id) {
     Core& c = *core_;
     if (!c.unavailable.empty()) throw ToolError(c.unavailable);
+    std::optional<CancellationSource> running;
     {
         std::lock_guard lock(c.mutex);
         auto it = c.armed.find(id);
         if (it != c.armed.end()) {
-            if (it->second.running) it->second.cancel.cancel("the schedule was removed (unschedule)");
+            if (it->second.running) running = it->second.cancel;
             c.armed.erase(it);
         }
     }
     c.wake.notify_all();
+    bool removed = false;
     try {
-        return c.store->remove(id);
+        removed = c.store->remove(id);
     } catch (const ScheduleStoreError& e) {
+        if (running) running->cancel("the schedule was removed (unschedule)");
         throw ToolError(std::string("the schedule was not removed: ") + e.what());
     }
+    // After the delete (the run's end then only cleans up its row), without the lock: cancelling
+    // may complete the run at once, on this thread (finished()).
+    if (running) running->cancel("the schedule was removed (unschedule)");
+    return removed;
 }
 
 std::vector<ScheduleInfo> Scheduler::list() const {

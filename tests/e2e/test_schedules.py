@@ -227,3 +227,17 @@ def test_no_schedules_option_and_an_unreadable_database(spawn, tmp_path):
     assert "schedules are off" in s.stderr_text()
     assert ok(s, "execute", code="1 + 1")["result"] == "2"  # the rest of the server works
     assert db.read_bytes().startswith(b"this is not a database")  # and the file is left alone
+
+
+def test_unschedule_during_a_run_interrupts_it_and_answers(spawn):
+    # Cancelling the run completes it on the cancelling thread: unschedule once held the
+    # scheduler's lock across that and deadlocked (seen 1 in 25 runs of test_unschedule_stops_it).
+    s = spawn(*FAST)
+    s.initialize()
+    marker = s.work / "started"
+    ok(s, "save_script", filename="hang.py", code=f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(60)")
+    sid = ok(s, "schedule_script", filename="hang.py", every=0.1)["schedule_id"]
+    s.wait_for_file(marker)
+    assert ok(s, "unschedule", schedule_id=sid)["deleted"] is True
+    assert ok(s, "list_schedules")["count"] == 0
+    assert ok(s, "execute", code="1")["result"] == "1"
