@@ -43,6 +43,7 @@
 #include "python_mcp/support/logging.hpp"
 #include "python_mcp/support/protocol_fds.hpp"
 #include "python_mcp/tools/python_tool.hpp"
+#include "python_mcp/tools/scheduler.hpp"
 #include "python_mcp/tools/script_store.hpp"
 #include "python_mcp/tools/sqlite_tool.hpp"
 #include "python_mcp/tools/user_tool.hpp"
@@ -103,12 +104,23 @@ struct Services {
     pymcp::mcp::ToolRegistry registry;
     pymcp::engine::DeferredEngine engine;
     pymcp::tools::ScriptStore scripts;
+    std::unique_ptr<pymcp::tools::Scheduler> scheduler;  // schedules (issue 13)
     std::unique_ptr<pymcp::tools::PythonTool> python_tool;
     std::unique_ptr<pymcp::tools::SqliteTool> sqlite_tool;
     std::unique_ptr<pymcp::tools::UserTool> user_tool;
     std::unique_ptr<pymcp::client::DownstreamManager> downstream;
     std::shared_ptr<pymcp::tools::OverflowStore> overflow;  // null when --max-overflow-bytes is 0
 };
+
+pymcp::tools::SchedulerOptions scheduler_options(const pymcp::app::Options& opt) {
+    pymcp::tools::SchedulerOptions o;
+    o.database = opt.data_dir / "schedules.sqlite3";
+    o.enabled = !opt.no_schedules;
+    o.default_timeout = opt.timeout;
+    o.max_output = opt.max_output;
+    o.min_interval = opt.min_schedule_interval;
+    return o;
+}
 
 Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, pymcp::app::shipped_scripts_dir()) {
     using namespace pymcp;
@@ -125,6 +137,8 @@ Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, py
             tools::OverflowOptions{opt.results_dir, opt.max_overflow_bytes, opt.max_overflow_files});
         python_options.overflow = overflow;
     }
+    scheduler = std::make_unique<tools::Scheduler>(scheduler_options(opt), engine, scripts, registry);
+    python_options.scheduler = scheduler.get();
     python_tool = std::make_unique<tools::PythonTool>(engine, scripts, python_options);
     python_tool->register_in(registry);
 
@@ -150,6 +164,8 @@ Services::Services(const pymcp::app::Options& opt) : scripts(opt.scripts_dir, py
         spdlog::info("{} downstream server(s) configured in {}", config.servers.size(), opt.config_file);
         downstream->start(std::move(config.servers));  // in the background: never delays initialize
     }
+    // Re-armed now: runs that fall due before Python is up wait in the DeferredEngine.
+    scheduler->start();
 }
 
 // Logging on the private stderr copy, then fd-level capture of fds 1 and 2. An exit code when
@@ -275,6 +291,7 @@ void start_watcher(pymcp::mcp::Server& server, Services& services, std::function
                      c == 0 ? "end of input" : c == SIGTERM ? "SIGTERM" : c == SIGINT ? "SIGINT" : "signal");
         if (c == 0) server.wait_idle(std::chrono::milliseconds(1000));
         server.begin_shutdown();
+        services.scheduler->stop();  // no new scheduled run; those running are interrupted next
         services.engine.interrupt_all();
         server.wait_idle(std::chrono::milliseconds(400));
         services.downstream->shutdown(std::chrono::milliseconds(200));

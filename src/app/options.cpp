@@ -79,6 +79,15 @@ void absolute_paths(Options& o) {
 }
 
 // --http and its token. The token may come from the environment so it stays out of `ps`.
+// Schedules (issue 13): off switch, and the shortest interval schedule_script accepts.
+void add_schedule_options(CLI::App& app, Options& o) {
+    app.add_flag("--no-schedules", o.no_schedules,
+                 "Do not run schedules (schedule_script, list_schedules and unschedule then say so)");
+    app.add_option("--min-schedule-interval", o.min_schedule_interval,
+                   "Shortest 'every' schedule_script accepts, in seconds (fractions allowed)")
+        ->check(CLI::Range(0.01, 86400.0))->capture_default_str();
+}
+
 void add_http_options(CLI::App& app, Options& o, std::string& address) {
     app.add_option("--http", address,
                    "Serve MCP over Streamable HTTP at http://[HOST:]PORT/mcp instead of stdio (HOST defaults to "
@@ -195,6 +204,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                    "Address-space limit in MiB (RLIMIT_AS): allocations beyond it raise MemoryError (0: none)")
         ->capture_default_str();
     add_environment_options(app, o);
+    add_schedule_options(app, o);
     std::string http_address;
     add_http_options(app, o, http_address);
     try {

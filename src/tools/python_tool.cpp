@@ -3,6 +3,7 @@
 #include "python_mcp/support/json_text.hpp"
 #include "python_mcp/support/paths.hpp"
 #include "python_mcp/support/time_format.hpp"
+#include "python_mcp/tools/schedule_ops.hpp"
 #include "python_mcp/tools/sqlite/base64.hpp"
 
 #include <algorithm>
@@ -23,7 +24,9 @@ namespace {
 const char* const kOperations[] = {"execute",    "save_script",   "load_script",   "list_scripts", "delete_script",
                                    "run_script", "clear_session", "list_sessions", "read_output",  "readme",
                                    // jobs (issue 13)
-                                   "start_job",  "job_status",    "wait_job",      "cancel_job",   "list_jobs"};
+                                   "start_job",  "job_status",    "wait_job",      "cancel_job",   "list_jobs",
+                                   // schedules (issue 13)
+                                   "schedule_script", "list_schedules", "unschedule"};
 
 std::string operation_list() {
     std::string list;
@@ -54,6 +57,10 @@ const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFie
     {"wait_job", {"job_id", "wait", "since_offset"}},
     {"cancel_job", {"job_id"}},
     {"list_jobs", {}},
+    // schedules (issue 13): a saved script every N seconds or on a cron expression
+    {"schedule_script", {"filename", "every", "cron", "session_id", "args", "argv", "timeout"}},
+    {"list_schedules", {}},
+    {"unschedule", {"schedule_id"}},
     {"save_script", {"filename", "code"}},
     {"load_script", {"filename"}},
     {"delete_script", {"filename"}},
@@ -182,6 +189,9 @@ json input_schema() {
         {"wait", {{"type", "number"}, {"minimum", 0}, {"description", "execute/run_script: seconds to wait for the result (default: the server's --wait, 50); code still running then goes on as a job and the call returns its job_id (0: at once). wait_job: seconds to block for the job to end."}}},
         {"job_id", {{"type", "string"}, {"description", "job_status, wait_job, cancel_job: the job, as a job handle or list_jobs names it."}}},
         {"since_offset", {{"type", "integer"}, {"minimum", 0}, {"description", "job_status, wait_job: the job's output from this byte offset (the previous answer's next_offset); default 0."}}},
+        {"every", {{"type", "number"}, {"description", "schedule_script: seconds between runs (at least 1; or give 'cron')."}}},
+        {"cron", {{"type", "string"}, {"description", "schedule_script: a 5-field cron expression in the server's local time, e.g. '0 * * * *' (hourly), '*/15 9-17 * * mon-fri'."}}},
+        {"schedule_id", {{"type", "integer"}, {"description", "unschedule: the schedule, as schedule_script or list_schedules names it."}}},
         {"tool_unlock_token", {{"type", "string"}, {"description", "Accepted for compatibility; required only when the server runs with --require-unlock-token (see the readme)."}}}};
     json schema{{"type", "object"}, {"properties", fields}};
     schema["properties"]["input"] = {{"type", "object"},
@@ -246,7 +256,12 @@ json output_schema() {
                   {"next_offset", {{"type", "integer"}}},
                   {"output_skipped_bytes", {{"type", "integer"}}},
                   {"cancel_sent", {{"type", "boolean"}}},
-                  {"jobs", {{"type", "array"}}}}}};
+                  {"jobs", {{"type", "array"}}},
+                  // schedules (issue 13)
+                  {"schedule_id", {{"type", "integer"}}},
+                  {"schedules", {{"type", "array"}}},
+                  {"next_run", nullable("string")},
+                  {"database", {{"type", "string"}}}}}};
 }
 
 const char* const kDescription =
@@ -256,7 +271,7 @@ const char* const kDescription =
     "conversation: query, transform and store in code, return only the summary. The value of a trailing "
     "expression is returned. Operations: execute (default), save_script, load_script, list_scripts, "
     "delete_script, run_script, clear_session, list_sessions, read_output (what background threads printed after "
-    "their run), readme (full documentation), and the job operations: code still running after 'wait' seconds (default 50) goes on as a job and the call returns its job_id, to follow with wait_job (start_job, wait_job, cancel_job, list_jobs and the job's state: see the readme). With a progressToken, what the code prints arrives while it runs, as "
+    "their run), readme (full documentation), and the job operations: code still running after 'wait' seconds (default 50) goes on as a job and the call returns its job_id, to follow with wait_job (start_job, wait_job, cancel_job, list_jobs and the job's state: see the readme), and schedules: schedule_script runs a saved script every N seconds or on a cron expression, list_schedules shows each one's runs, unschedule stops it. With a progressToken, what the code prints arrives while it runs, as "
     "notifications/progress messages. Arguments are "
     "accepted plain or wrapped as {\"input\": {...}}.";
 
@@ -433,6 +448,7 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
         return execute(input, require_string(input, "code", "for " + op), "", context);
     if (op == "job_status" || op == "wait_job" || op == "cancel_job" || op == "list_jobs")
         return job_operation(op, input, context);
+    if (is_schedule_operation(op)) return schedule_operation(options_.scheduler, op, input);
     if (op == "run_script") {
         std::string name = require_string(input, "filename", "for run_script");
         std::string code = scripts_.read_code(name);

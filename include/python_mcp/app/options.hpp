@@ -34,6 +34,9 @@ struct Options {
     bool expose_downstream = false;
     std::chrono::milliseconds downstream_timeout{120000};
     size_t memory_limit_mb = 0;
+    // Schedules (issue 13): --no-schedules; --min-schedule-interval (seconds, default 1).
+    bool no_schedules = false;
+    double min_schedule_interval = 1.0;
 
     // The Python environment (python/python_tool_readme.md "Installed packages", README options).
     // Paths are absolute after parse_options: --workdir changes the current directory at start.

@@ -29,6 +29,8 @@
 
 namespace pymcp::tools {
 
+class Scheduler;
+
 struct PythonToolOptions {
     std::chrono::milliseconds default_timeout{60000};
     size_t default_max_output = 64 * 1024;
@@ -44,6 +46,8 @@ struct PythonToolOptions {
     // Overflow: where cut output is kept whole (null: only cut). Shared with the server, which
     // serves the files as resources.
     std::shared_ptr<OverflowStore> overflow;
+    // Schedules (issue 13): schedule_script, list_schedules, unschedule; null: not available.
+    Scheduler* scheduler = nullptr;
 };
 
 class PythonTool {
