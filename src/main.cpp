@@ -266,7 +266,10 @@ void start_watcher(pymcp::mcp::Server& server, Services& services, std::function
         }
         spdlog::info("shutting down ({})",
                      c == 0 ? "end of input" : c == SIGTERM ? "SIGTERM" : c == SIGINT ? "SIGINT" : "signal");
-        if (c == 0) server.wait_idle(std::chrono::milliseconds(1000));
+        if (c == 0) {
+            server.end_of_input();  // open subscriptions are not "calls still running"
+            server.wait_idle(std::chrono::milliseconds(1000));
+        }
         server.begin_shutdown();
         services.engine.interrupt_all();
         server.wait_idle(std::chrono::milliseconds(400));
