@@ -289,7 +289,10 @@ void start_watcher(pymcp::mcp::Server& server, Services& services, std::function
         }
         spdlog::info("shutting down ({})",
                      c == 0 ? "end of input" : c == SIGTERM ? "SIGTERM" : c == SIGINT ? "SIGINT" : "signal");
-        if (c == 0) server.wait_idle(std::chrono::milliseconds(1000));
+        if (c == 0) {
+            server.end_of_input();  // open subscriptions are not "calls still running"
+            server.wait_idle(std::chrono::milliseconds(1000));
+        }
         server.begin_shutdown();
         services.scheduler->stop();  // no new scheduled run; those running are interrupted next
         services.engine.interrupt_all();

@@ -471,6 +471,8 @@ void Server::begin_shutdown() {
     for (auto& c : connections()) c->peer().cancel_incoming("the server is shutting down");
 }
 
+void Server::end_of_input() { close_listeners(); }
+
 bool Server::wait_idle(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (auto& c : connections()) {

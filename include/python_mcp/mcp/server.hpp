@@ -87,6 +87,10 @@ public:
 
     // Cancels every request in flight (they get no answer) and refuses new ones.
     void begin_shutdown();
+    // The client's input ended (stdin EOF): open subscriptions/listen requests get their closing
+    // result now. They are not calls that could finish, so waiting for running calls must not
+    // wait for them (the client cannot cancel them any more).
+    void end_of_input();
     // Waits until no request of any connection is running; false on time-out.
     bool wait_idle(std::chrono::milliseconds timeout);
     size_t in_flight() const;
