@@ -208,7 +208,7 @@ struct Slot : std::enable_shared_from_this<Slot> {
             if (!in_flight.empty()) context = in_flight.back().second;
         }
         if (!context || !context->has_client())
-            throw ServerRequestError(jsonrpc_internal_error, "python-mcp forwards " + method +
+            throw ServerRequestError(jsonrpc_method_not_found, "python-mcp forwards " + method +
                                          " to its own client only while a tool call of that client to this server is "
                                          "in flight, and none is");
         const char* needed = method == "roots/list" ? "roots" : method == "sampling/createMessage" ? "sampling" : "elicitation";
