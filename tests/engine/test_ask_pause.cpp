@@ -13,6 +13,7 @@
 #include "python_mcp/engine/execution_host.hpp"
 #include "python_mcp/python/session_engine.hpp"
 #include "python_mcp/support/cancellation.hpp"
+#include "support/eventually.hpp"
 
 namespace pymcp::python {
 namespace {
@@ -45,15 +46,24 @@ protected:
     static void SetUpTestSuite() {
         if (!engine_) engine_ = new SessionEngine(EngineOptions{});  // lives until the process _Exits
     }
+    // Runs in the persistent session "ask", and returns once the session is idle again, so no
+    // code of these tests still runs when the next test (or suite, with its own engine) starts.
     static engine::ExecOutcome run(const std::string& code, std::chrono::milliseconds timeout, AskingHost::Answer answer,
                                    CancellationToken cancel = {}) {
         engine::ExecRequest r;
         r.code = code;
         r.session_id = "ask";
+        r.persistent = true;
         r.timeout = timeout;
         r.max_output = 64 * 1024;
         r.cancel = cancel;
-        return engine_->execute(r, std::make_shared<AskingHost>(std::move(answer)));
+        auto outcome = engine_->execute(r, std::make_shared<AskingHost>(std::move(answer)));
+        EXPECT_TRUE(pymcp::testing::eventually([] {
+            for (const auto& s : engine_->list_sessions())
+                if (s.id == "ask") return !s.busy;
+            return true;
+        }, std::chrono::seconds(20)));
+        return outcome;
     }
     static inline SessionEngine* engine_ = nullptr;
 };
