@@ -34,6 +34,41 @@ class ToolError(Exception):
     message: str
     result: Optional[CallResult]   # the whole result when the tool answered, else None
 
+class AskError(Exception):
+    """A question to the MCP client (input(), getpass, ask, sample) got no answer: the client
+    refused or failed, did not answer within 10 minutes, or the connection ended."""
+
+class AskDeclined(AskError):
+    """The user declined to answer (elicitation action 'decline')."""
+
+class AskCancelled(AskError):
+    """The user dismissed the question without choosing (elicitation action 'cancel')."""
+
+class AskUnavailable(AskError):
+    """Nobody can be asked: the client did not declare 'elicitation' (form mode) or 'sampling'.
+    Nothing was sent. (input() and getpass raise EOFError instead, as without a terminal.)"""
+
+class Sample(str):
+    """sample()'s answer: the reply's text, with the rest of the client's result."""
+    text: str
+    model: Optional[str]
+    stop_reason: Optional[str]      # "endTurn", "stopSequence", "maxTokens", ...
+    role: str
+    content: Any                    # the reply's content as sent (a dict, or a list of them)
+
+def ask(message: str, schema: Optional[dict[str, Any]] = None) -> Any:
+    """Asks the user through the client (elicitation/create, form mode). Without schema: one text
+    field, returns the str. With a JSON Schema object (flat properties of string, number,
+    integer, boolean): returns the content dict. Raises AskDeclined, AskCancelled,
+    AskUnavailable, AskError. The call's timeout pauses while the user answers."""
+
+def sample(messages: str | list[str | dict[str, Any]], max_tokens: int = 1024, system: Optional[str] = None,
+           temperature: Optional[float] = None, model_hint: Optional[str] = None) -> Sample:
+    """Asks the client's model (sampling/createMessage). messages: a str (one user message) or a
+    list of str / {'role': 'user'|'assistant', 'content': str or content dict}. Returns the reply
+    text as a Sample. Raises AskUnavailable without the client's 'sampling', AskError when the
+    client refuses or fails. The call's timeout pauses while the client answers."""
+
 class Content(dict[str, Any]):
     """A non-text content item returned by a tool function (image, audio, resource...)."""
     def data_bytes(self) -> bytes: ...

@@ -132,10 +132,164 @@ class _NoStdin(io.TextIOBase):
         return "utf-8"
 
 
+# ---------------------------------------------------------------------------------------------
+# Asking the client: input(), getpass.getpass(), mcp.ask() send elicitation/create (form mode),
+# mcp.sample() sends sampling/createMessage, through mcp._ask_client (the C++ bridge: the GIL is
+# released and the execution's time-out pauses while the person answers).
+
+_NO_ELICITATION = ("the MCP client did not declare the 'elicitation' capability, so the user cannot be "
+                   "asked either")
+
+
+def _elicit(message, schema):
+    """The accepted form's content (a dict); AskDeclined / AskCancelled for the user's refusal."""
+    result = mcp._ask_client("elicitation/create", {"message": message, "requestedSchema": schema})
+    action = result.get("action") if isinstance(result, dict) else None
+    if action == "accept":
+        content = result.get("content")
+        return content if isinstance(content, dict) else {}
+    short = message if len(message) <= 80 else message[:77] + "..."
+    if action == "decline":
+        raise mcp.AskDeclined(f"the user declined to answer: {short!r}")
+    if action == "cancel":
+        raise mcp.AskCancelled(f"the user dismissed the question without answering: {short!r}")
+    raise mcp.AskError("the client's answer to elicitation/create has no valid 'action' (accept, decline or "
+                       f"cancel): {str(result)[:300]}")
+
+
+def _one_string(name, title, description=None):
+    prop = {"type": "string", "title": title}
+    if description:
+        prop["description"] = description
+    return {"type": "object", "properties": {name: prop}}
+
+
 def _input(prompt=""):
-    if prompt:
-        sys.stdout.write(str(prompt))
-    raise EOFError("input() cannot read here: " + _STDIN_MESSAGE)
+    """input(prompt): asks the user through the MCP client (elicitation) when it can; the prompt
+    and the answer are echoed to stdout as a terminal shows them."""
+    text = str(prompt) if prompt else ""
+    if text:
+        sys.stdout.write(text)
+    if current.get() is None:
+        raise EOFError("input() cannot read here: " + _STDIN_MESSAGE)
+    try:
+        content = _elicit(text.strip() or "The running Python code asks for input.",
+                          _one_string("answer", "Answer"))
+    except mcp.AskUnavailable:
+        raise EOFError("input() cannot read here: " + _STDIN_MESSAGE + " And " + _NO_ELICITATION + ".") from None
+    answer = content.get("answer", "")
+    answer = answer if isinstance(answer, str) else str(answer)
+    sys.stdout.write(answer + "\n")
+    return answer
+
+
+_real_getpass = None
+
+
+def _getpass(prompt="Password: ", stream=None):
+    """getpass.getpass(): asks the user through the MCP client (elicitation, one string field
+    described as a secret; MCP forms have no masked field). Only the prompt goes to stdout."""
+    if current.get() is None:
+        return _real_getpass(prompt, stream)
+    text = str(prompt) if prompt else ""
+    try:
+        content = _elicit(text.strip() or "Password:", _one_string(
+            "password", "Password", "Secret: the client shows and sends it in plain text (MCP forms have no "
+            "masked field)."))
+    except mcp.AskUnavailable:
+        raise EOFError("getpass() cannot read here: " + _STDIN_MESSAGE + " And " + _NO_ELICITATION + ".") from None
+    if text:
+        sys.stdout.write(text + "\n")
+    value = content.get("password", "")
+    return value if isinstance(value, str) else str(value)
+
+
+def _patch_getpass(module):
+    global _real_getpass
+    if getattr(module.getpass, "__module__", None) != __name__:
+        _real_getpass = module.getpass
+        module.getpass = _getpass
+
+
+def ask(message, schema=None):
+    """Asks the user through the MCP client (elicitation/create, form mode) and returns the answer.
+    Without `schema`: one text field; returns the string. With `schema` (a JSON Schema object:
+    {"type": "object", "properties": {name: {"type": "string"|"number"|"integer"|"boolean", ...}},
+    "required": [...]}): returns the form's content dict. Raises mcp.AskDeclined / mcp.AskCancelled
+    when the user refuses, mcp.AskUnavailable when the client cannot elicit, mcp.AskError when the
+    request fails. The call's timeout pauses while the user answers."""
+    if not isinstance(message, str):
+        raise TypeError(f"mcp.ask(message): message must be a str, not {type(message).__name__}")
+    if schema is None:
+        content = _elicit(message, {"type": "object", "properties": {"answer": {"type": "string", "title": "Answer"}},
+                                    "required": ["answer"]})
+        value = content.get("answer", "")
+        return value if isinstance(value, str) else str(value)
+    if not isinstance(schema, dict) or schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        raise TypeError('mcp.ask(message, schema): schema must be a JSON Schema object such as '
+                        '{"type": "object", "properties": {"name": {"type": "string"}}}')
+    return _elicit(message, schema)
+
+
+class Sample(str):
+    """mcp.sample()'s answer: the text of the client model's reply (a str), with .model,
+    .stop_reason, .role and .content (the reply's content object as the client sent it)."""
+
+    model = None
+    stop_reason = None
+    role = "assistant"
+    content = None
+
+    @property
+    def text(self):
+        return str(self)
+
+    def __repr__(self):
+        return f"Sample({str.__repr__(self)}, model={self.model!r}, stop_reason={self.stop_reason!r})"
+
+
+def _sample_message(item):
+    if isinstance(item, str):
+        return {"role": "user", "content": {"type": "text", "text": item}}
+    if isinstance(item, dict) and item.get("role") in ("user", "assistant") and "content" in item:
+        content = item["content"]
+        if isinstance(content, str):
+            content = {"type": "text", "text": content}
+        return {"role": item["role"], "content": content}
+    raise TypeError("mcp.sample(messages): each message must be a str (from the user) or a dict "
+                    "{'role': 'user'|'assistant', 'content': str or a content dict}")
+
+
+def sample(messages, max_tokens=1024, system=None, temperature=None, model_hint=None):
+    """Asks the client's model (sampling/createMessage) and returns its reply as a Sample: the
+    text (a str) with .model, .stop_reason and .content. `messages` is a str (one user message)
+    or a list of str / {'role', 'content'} dicts. Raises mcp.AskUnavailable when the client did
+    not declare 'sampling', mcp.AskError when it refuses or fails. The call's timeout pauses while
+    the client answers (clients usually ask their user to approve)."""
+    items = [messages] if isinstance(messages, (str, dict)) else list(messages)
+    if not items:
+        raise ValueError("mcp.sample(messages): give at least one message")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise ValueError("mcp.sample(max_tokens=...): a positive int")
+    params = {"messages": [_sample_message(m) for m in items], "maxTokens": max_tokens}
+    if system is not None:
+        params["systemPrompt"] = str(system)
+    if temperature is not None:
+        params["temperature"] = float(temperature)
+    if model_hint is not None:
+        params["modelPreferences"] = {"hints": [{"name": str(model_hint)}]}
+    result = mcp._ask_client("sampling/createMessage", params)
+    if not isinstance(result, dict):
+        raise mcp.AskError(f"the client's answer to sampling/createMessage is not an object: {str(result)[:300]}")
+    content = result.get("content")
+    blocks = content if isinstance(content, list) else [content]
+    text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+    out = Sample(text)
+    out.model = result.get("model")
+    out.stop_reason = result.get("stopReason")
+    out.role = result.get("role", "assistant")
+    out.content = content
+    return out
 
 
 def _os_exit(status=0):
@@ -331,6 +485,10 @@ def _setup():
     threading.Condition.wait = _cond_wait
     threading.Thread.start = _thread_start
     threading.Thread._bootstrap_inner = _bootstrap_inner
+    if "getpass" in sys.modules:
+        _patch_getpass(sys.modules["getpass"])
+    else:
+        _FirstImportHook("getpass", _patch_getpass).install()
     if "linecache" not in sys.modules:
         _FirstImportHook("linecache", _feed_linecache).install()
     sys.setswitchinterval(0.001)
@@ -1211,7 +1369,8 @@ def module_getattr(name):
 
 
 def module_dir():
-    names = {"call", "list_tools", "search_tools", "ToolError", "display"}
+    names = {"call", "list_tools", "search_tools", "ToolError", "display", "ask", "sample", "Sample", "AskError",
+             "AskDeclined", "AskCancelled", "AskUnavailable", "progress"}
     names.update(_py_name(s) for s in _servers())
     names.update(_py_name(t["name"]) for t in mcp.list_tools() if not t.get("server"))
     return sorted(names)

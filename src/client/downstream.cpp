@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <condition_variable>
+#include <list>
 #include <map>
 #include <mutex>
 #include <set>
@@ -22,6 +23,13 @@ using clock = std::chrono::steady_clock;
 using json = pymcp::json;
 
 enum class State { Disabled, Starting, Running, Down, Stopped };
+
+// JSON-RPC error codes for answers to a server's requests (the jsonrpc layer's values).
+constexpr int jsonrpc_method_not_found = -32601;
+constexpr int jsonrpc_internal_error = -32603;
+
+// How long a request forwarded to our client may wait for its answer (a person may be slow).
+constexpr std::chrono::minutes kForwardTimeout{10};
 
 // The longest remaining backoff a call waits out before asking for a restart.
 constexpr std::chrono::milliseconds kMaxBackoffWait{1000};
@@ -73,6 +81,11 @@ struct Slot : std::enable_shared_from_this<Slot> {
     pid_t pid = -1;                                 // GUARDED_BY(mutex)
     std::string protocol_version;                   // GUARDED_BY(mutex)
     json server_info;                               // GUARDED_BY(mutex)
+
+    // The calls in flight on this server, newest last, so its requests to us (elicitation,
+    // sampling, roots) reach the client of the call they belong to (see forward()).
+    std::list<std::pair<uint64_t, mcp::CallContext>> in_flight;  // GUARDED_BY(mutex)
+    uint64_t next_call = 0;                                       // GUARDED_BY(mutex)
 
     // Keeper thread only.
     std::map<std::string, json> registered;  // downstream name -> tool as registered
@@ -163,8 +176,59 @@ struct Slot : std::enable_shared_from_this<Slot> {
         return result;
     }
 
+    // Keeps a call in `in_flight` while it lasts.
+    class InFlight {
+    public:
+        InFlight(Slot& slot, const mcp::CallContext& context) : slot_(slot) {
+            std::lock_guard lock(slot_.mutex);
+            id_ = ++slot_.next_call;
+            slot_.in_flight.emplace_back(id_, context);
+        }
+        ~InFlight() {
+            std::lock_guard lock(slot_.mutex);
+            slot_.in_flight.remove_if([&](const auto& entry) { return entry.first == id_; });
+        }
+        InFlight(const InFlight&) = delete;
+        InFlight& operator=(const InFlight&) = delete;
+
+    private:
+        Slot& slot_;
+        uint64_t id_ = 0;
+    };
+
+    // A request of the server's (elicitation/create, sampling/createMessage, roots/list), on a
+    // thread of its own: sent on to the client of the newest call in flight on this server,
+    // when that client declared the capability. stdio carries no link from a server's request to
+    // the call it serves; the newest call is the one that usually triggered it (with one client
+    // on stdio, every call in flight has the same client anyway). Throws ServerRequestError.
+    json forward(const std::string& method, const json& params, const CancellationToken& cancel) {
+        std::optional<mcp::CallContext> context;
+        {
+            std::lock_guard lock(mutex);
+            if (!in_flight.empty()) context = in_flight.back().second;
+        }
+        if (!context || !context->has_client())
+            throw ServerRequestError(jsonrpc_method_not_found, "python-mcp forwards " + method +
+                                         " to its own client only while a tool call of that client to this server is "
+                                         "in flight, and none is");
+        const char* needed = method == "roots/list" ? "roots" : method == "sampling/createMessage" ? "sampling" : "elicitation";
+        json caps = context->client_capabilities();
+        if (!caps.is_object() || !caps.contains(needed))
+            throw ServerRequestError(jsonrpc_method_not_found, std::string("python-mcp's client did not declare the '") +
+                                                                   needed + "' capability, so it cannot answer " + method);
+        // Ends when the server cancels its request, or the call it serves is cancelled.
+        CancellationSource both(cancel);
+        CancelRegistration link = context->cancellation().on_cancel([both] { both.cancel("the tool call was cancelled"); });
+        try {
+            return context->ask_client(method, params, kForwardTimeout, both.token());
+        } catch (const mcp::ClientRequestError& e) {
+            throw ServerRequestError(jsonrpc_internal_error, e.what());
+        }
+    }
+
     json call(const std::string& tool, const json& arguments, mcp::CallContext& context) {
         auto c = acquire(context.cancellation());
+        InFlight registered_call(*this, context);
         std::string what = "call to '" + config.name + "." + tool + "' failed: ";
         try {
             json result = c->call_tool(tool, arguments, options.call_timeout, context.cancellation(),
@@ -307,6 +371,14 @@ struct Slot : std::enable_shared_from_this<Slot> {
                 s->refresh_requested = true;
                 s->changed.notify_all();
             }
+        };
+        // We may forward what the server asks of its client (see forward()), so we declare it all:
+        // whether our own client can answer is known only per call.
+        copts.capabilities = json{{"elicitation", json::object()}, {"roots", json::object()}, {"sampling", json::object()}};
+        copts.on_server_request = [weak](const std::string& method, const json& params, const CancellationToken& cancel) {
+            auto s = weak.lock();
+            if (!s) throw ServerRequestError(jsonrpc_internal_error, "python-mcp is shutting down");
+            return s->forward(method, params, cancel);
         };
         copts.on_closed = [weak, id](const std::string& reason) {
             if (auto s = weak.lock()) {

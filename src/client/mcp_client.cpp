@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <condition_variable>
 #include <csignal>
@@ -121,6 +122,8 @@ struct McpClient::Impl final : jsonrpc::MessageHandler {
     json capabilities;                    // GUARDED_BY(mutex)
     int readers_running = 2;              // GUARDED_BY(mutex)
     bool stderr_finished = false;         // GUARDED_BY(mutex)
+    // The server's requests being handled (on_server_request), shared with their threads.
+    std::shared_ptr<std::atomic<int>> server_requests = std::make_shared<std::atomic<int>>(0);
 
     std::string prefix() const { return "server '" + options.name + "'"; }
 
@@ -152,11 +155,44 @@ struct McpClient::Impl final : jsonrpc::MessageHandler {
         });
     }
 
-    // The server's own requests: ping is answered here; anything else gets -32601 ("Method not
-    // found") from the Peer. This is the one place where elicitation/create,
-    // sampling/createMessage and roots/list will be forwarded to our own client.
+    // The server's own requests: ping is answered here; elicitation/create,
+    // sampling/createMessage and roots/list go to on_server_request (forwarded to our own client
+    // by the downstream manager); anything else gets -32601 ("Method not found") from the Peer.
     void answer_server_requests() {
         peer->on_request("ping", [](const json&, jsonrpc::Responder reply) { reply.result(json::object()); });
+        if (!options.on_server_request) return;
+        for (const char* method : {"elicitation/create", "sampling/createMessage", "roots/list"})
+            peer->on_request(method, [this, m = std::string(method)](const json& params, jsonrpc::Responder reply) {
+                start_server_request(m, params, std::move(reply));
+            });
+    }
+
+    // Reader thread: the handler may wait minutes for a person, so it runs on a thread of its own
+    // (bounded by kMaxServerRequests), which answers through the Responder.
+    void start_server_request(const std::string& method, const json& params, jsonrpc::Responder reply) {
+        if (server_requests->fetch_add(1) >= McpClientOptions::kMaxServerRequests) {
+            server_requests->fetch_sub(1);
+            reply.error(jsonrpc::kInternalError, "python-mcp is already forwarding " +
+                                                     std::to_string(McpClientOptions::kMaxServerRequests) +
+                                                     " requests of this server; try again later");
+            return;
+        }
+        auto run = [handler = options.on_server_request, method, params, reply, count = server_requests] {
+            try {
+                reply.result(handler(method, params, reply.cancellation()));
+            } catch (const ServerRequestError& e) {
+                reply.error(e.code(), e.what());
+            } catch (const std::exception& e) {
+                reply.error(jsonrpc::kInternalError, e.what());
+            }
+            count->fetch_sub(1);
+        };
+        try {
+            std::thread(std::move(run)).detach();
+        } catch (const std::system_error& e) {
+            server_requests->fetch_sub(1);
+            reply.error(jsonrpc::kInternalError, std::string("python-mcp cannot start a thread for it: ") + e.what());
+        }
     }
 
     // MessageHandler: the transport's reader thread.
@@ -384,7 +420,7 @@ json McpClient::request(const std::string& method, const json& params, clock::ti
 
 json McpClient::initialize(const json& client_info, clock::time_point deadline, const CancellationToken& cancel) {
     json params{{"protocolVersion", std::string(mcp::kLegacyProtocolVersions.front())},
-                {"capabilities", json::object()},
+                {"capabilities", impl_->options.capabilities},
                 {"clientInfo", client_info}};
     json result = impl_->call("initialize", std::move(params), deadline, cancel, {});
     if (!result.is_object())

@@ -81,6 +81,12 @@ json CallContext::ask_client(const std::string& method, json params, std::chrono
     return channel_->request(method, std::move(params), timeout, cancellation_);
 }
 
+json CallContext::ask_client(const std::string& method, json params, std::chrono::milliseconds timeout,
+                             const CancellationToken& cancel) const {
+    if (!channel_) throw ClientRequestError("there is no client to ask: this call was not made by a client");
+    return channel_->request(method, std::move(params), timeout, cancel);
+}
+
 json CallContext::client_capabilities() const { return channel_ ? channel_->client_capabilities() : json::object(); }
 
 void CallContext::log(const std::string& level, const json& data, const std::string& logger) const {

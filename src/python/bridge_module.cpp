@@ -22,6 +22,8 @@ namespace {
 PyObject* g_interrupted = nullptr;  // _pymcp.ExecutionInterrupted
 PyObject* g_tool_error = nullptr;   // mcp.ToolError
 PyObject* g_current = nullptr;      // the runtime's ContextVar
+PyObject* g_ask_error = nullptr;        // mcp.AskError: a request to the client failed
+PyObject* g_ask_unavailable = nullptr;  // mcp.AskUnavailable(AskError): nobody can be asked
 
 std::shared_ptr<Execution> current_execution() {
     if (!g_current) return nullptr;
@@ -166,6 +168,52 @@ PyMethodDef g_call_def = {
     "{'input': {...}} form) and returns its result as a dict. Raises mcp.ToolError when the "
     "tool fails, is unknown, or the params are invalid."};
 
+// Pauses the execution's time-out for as long as it lives (a person is answering).
+class DeadlinePause {
+public:
+    explicit DeadlinePause(Execution& execution) : execution_(execution) { execution_.begin_pause(); }
+    ~DeadlinePause() { execution_.end_pause(); }
+    DeadlinePause(const DeadlinePause&) = delete;
+    DeadlinePause& operator=(const DeadlinePause&) = delete;
+
+private:
+    Execution& execution_;
+};
+
+// mcp._ask_client(method, params): sends a request to the client of the call running this code
+// (elicitation/create, sampling/createMessage) and returns its result. The GIL is released and
+// the execution's time-out pauses while the client (its person) answers; an interrupt (the
+// client cancelled the call, shutdown) ends the wait. Raises mcp.AskUnavailable when nobody
+// can be asked (nothing was sent), mcp.AskError when the request failed.
+py::object ask_client(const std::string& method, py::object params) {
+    auto execution = require_execution("asking the MCP client (input(), mcp.ask, mcp.sample)");
+    json request = python::py_to_json(params, "params");
+    json result;
+    std::string failure;
+    bool unavailable = false;
+    {
+        py::gil_scoped_release nogil;
+        DeadlinePause pause(*execution);
+        try {
+            result = execution->host().ask_client(method, std::move(request), execution->token());
+        } catch (const engine::HostError& e) {
+            unavailable = true;
+            failure = e.what();
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+    }
+    if (execution->interrupted()) {
+        PyErr_SetString(g_interrupted, ("interrupted while waiting for the client's answer to " + method).c_str());
+        throw py::error_already_set();
+    }
+    if (!failure.empty()) {
+        PyErr_SetString(unavailable ? g_ask_unavailable : g_ask_error, failure.c_str());
+        throw py::error_already_set();
+    }
+    return python::json_to_py(result);
+}
+
 // A downstream server still starting has no tools in the registry yet: the host waits for it
 // (bounded, and cut short by an interrupt). Returns why the server cannot be had (it failed to
 // start, is disabled...), or "" when it may be there now.
@@ -271,6 +319,9 @@ void attach_runtime() {
     m.attr("search_tools") = runtime.attr("search_tools");
     m.attr("Content") = runtime.attr("Content");
     m.attr("display") = runtime.attr("display");
+    m.attr("ask") = runtime.attr("ask");
+    m.attr("sample") = runtime.attr("sample");
+    m.attr("Sample") = runtime.attr("Sample");
 }
 
 }  // namespace pymcp::bridge
@@ -352,11 +403,37 @@ PYBIND11_EMBEDDED_MODULE(mcp, m) {
         "mcp.progress(done, total=None, message=None): progress to the client\n"
         "mcp.search_tools(query) -> [{name, server, description}]\n"
         "mcp.<server>.<tool>(**arguments) -> the unwrapped result\n"
-        "mcp.ToolError: raised when a tool fails; .result holds the whole result.";
+        "mcp.ask(message, schema=None) -> the user's answer (elicitation)\n"
+        "mcp.sample(messages, max_tokens=1024, ...) -> the client's model's text (sampling)\n"
+        "mcp.ToolError: raised when a tool fails; .result holds the whole result.\n"
+        "mcp.AskError (AskDeclined, AskCancelled, AskUnavailable): a question got no answer.";
     pymcp::bridge::g_tool_error = PyErr_NewExceptionWithDoc(
         "mcp.ToolError", "A tool call failed. `.result` is the tool's whole result (or None).", PyExc_Exception,
         nullptr);
     m.attr("ToolError") = py::reinterpret_borrow<py::object>(pymcp::bridge::g_tool_error);
+    // Asking the client (input(), getpass, mcp.ask, mcp.sample; the runtime raises the subclasses).
+    pymcp::bridge::g_ask_error = PyErr_NewExceptionWithDoc(
+        "mcp.AskError", "A question to the MCP client (input(), getpass, mcp.ask, mcp.sample) did not get an answer.",
+        PyExc_Exception, nullptr);
+    m.attr("AskError") = py::reinterpret_borrow<py::object>(pymcp::bridge::g_ask_error);
+    pymcp::bridge::g_ask_unavailable = PyErr_NewExceptionWithDoc(
+        "mcp.AskUnavailable",
+        "Nobody can be asked: the MCP client did not declare the capability (elicitation, sampling), or the code "
+        "does not run for a client's call. Nothing was sent.",
+        pymcp::bridge::g_ask_error, nullptr);
+    m.attr("AskUnavailable") = py::reinterpret_borrow<py::object>(pymcp::bridge::g_ask_unavailable);
+    for (const char* name : {"AskDeclined", "AskCancelled"}) {
+        const bool declined = std::string_view(name) == "AskDeclined";
+        PyObject* type = PyErr_NewExceptionWithDoc(
+            declined ? "mcp.AskDeclined" : "mcp.AskCancelled",
+            declined ? "The user declined to answer (elicitation action 'decline')."
+                     : "The user dismissed the question without choosing (elicitation action 'cancel').",
+            pymcp::bridge::g_ask_error, nullptr);
+        m.attr(name) = py::reinterpret_steal<py::object>(type);
+    }
+    m.def("_ask_client", &pymcp::bridge::ask_client, py::arg("method"), py::arg("params"),
+          "Sends a request to the client of the call running this code and returns its result (the "
+          "time-out pauses meanwhile). Use input(), getpass.getpass(), mcp.ask() or mcp.sample().");
     m.attr("call") = py::reinterpret_steal<py::object>(
         PyCFunction_NewEx(&pymcp::bridge::g_call_def, m.ptr(), m.attr("__name__").ptr()));
     m.def("_wait_for_server", &pymcp::bridge::wait_for_server, py::arg("server"),

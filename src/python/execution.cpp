@@ -60,6 +60,43 @@ bool Execution::sleep(double seconds) const {
     return token_.wait_for(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
 }
 
+void Execution::begin_pause() {
+    std::lock_guard lock(pause_mutex_);
+    if (pauses_++ == 0) pause_began_ = Clock::now();
+}
+
+void Execution::end_pause() {
+    std::function<void()> hook;
+    {
+        std::lock_guard lock(pause_mutex_);
+        if (pauses_ == 0 || --pauses_ > 0) return;
+        paused_ += Clock::now() - pause_began_;
+        if (std::exchange(deadline_waits_, false)) hook = resume_hook_;
+    }
+    if (hook) hook();
+}
+
+Execution::Clock::duration Execution::paused_for() const {
+    std::lock_guard lock(pause_mutex_);
+    return paused_ + (pauses_ > 0 ? Clock::now() - pause_began_ : Clock::duration{});
+}
+
+std::optional<Execution::Clock::time_point> Execution::postpone(Clock::time_point due) {
+    std::lock_guard lock(pause_mutex_);
+    if (pauses_ > 0) {
+        deadline_waits_ = true;
+        return Clock::time_point::max();
+    }
+    due += paused_;
+    if (due > Clock::now()) return due;
+    return std::nullopt;
+}
+
+void Execution::set_resume_hook(std::function<void()> hook) {
+    std::lock_guard lock(pause_mutex_);
+    resume_hook_ = std::move(hook);
+}
+
 std::string Execution::bounded_tool_name(const std::string& name) {
     if (name.size() <= kMaxToolNameBytes) return name;
     size_t cut = kMaxToolNameBytes;

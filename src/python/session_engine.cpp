@@ -170,7 +170,10 @@ struct SessionEngine::Job {
     std::vector<std::string> delivered_spools;
     Completion completion;    // called once, by whoever flips `answered`
     CancelRegistration on_cancel;
-    uint64_t deadline_id = 0;
+    // The time-out's timer entry: re-armed (from the timer or an asking thread) when pauses
+    // moved it (Execution::postpone), so atomic.
+    std::atomic<uint64_t> deadline_id{0};
+    Clock::time_point deadline_due;  // submission + timeout, before pauses; set before enqueue
 };
 
 namespace {
@@ -652,9 +655,15 @@ void SessionEngine::submit(const ExecRequest& request, std::shared_ptr<engine::E
         out.still_running = true;
         answer(*j, std::move(out));
     });
-    job->deadline_id = timer_->schedule(Clock::now() + request.timeout, [this, weak] {
-        if (auto j = weak.lock()) on_deadline(j);
+    // While the code waits for its client's answer (input(), mcp.ask) the time-out pauses; a
+    // deadline that fell meanwhile is looked at again when the wait ends.
+    job->execution->set_resume_hook([this, weak] {
+        timer_->schedule(Clock::now(), [this, weak] {
+            if (auto j = weak.lock()) on_deadline(j);
+        });
     });
+    job->deadline_due = Clock::now() + request.timeout;
+    arm_deadline(job, job->deadline_due);
     try {
         enqueue(job);
     } catch (...) {
@@ -664,8 +673,21 @@ void SessionEngine::submit(const ExecRequest& request, std::shared_ptr<engine::E
     }
 }
 
+void SessionEngine::arm_deadline(const std::shared_ptr<Job>& job, Clock::time_point when) {
+    std::weak_ptr<Job> weak = job;
+    job->deadline_id = timer_->schedule(when, [this, weak] {
+        if (auto j = weak.lock()) on_deadline(j);
+    });
+}
+
 void SessionEngine::on_deadline(const std::shared_ptr<Job>& job) {
     if (job->answered.load()) return;
+    // Paused time (the code waited for its client's answer) moves the deadline; during a pause
+    // the resume hook brings it back here.
+    if (auto later = job->execution->postpone(job->deadline_due)) {
+        if (*later != Clock::time_point::max()) arm_deadline(job, *later);
+        return;
+    }
     bool started;
     {
         std::lock_guard lock(job->mutex);

@@ -916,6 +916,9 @@ public:
     std::string wait_for_server(const std::string& server, const CancellationToken& cancel) override {
         return inner_->wait_for_server(server, cancel);
     }
+    json ask_client(const std::string& method, json params, const CancellationToken& cancel) override {
+        return inner_->ask_client(method, std::move(params), cancel);
+    }
     // Before the call's answer: flushes live output; later output and progress are not sent.
     void detach() {
         {

@@ -45,6 +45,37 @@ std::string ToolCallHost::wait_for_server(const std::string& server, const Cance
     return {};
 }
 
+namespace {
+
+// Why the client cannot be sent `method`, or "" when it declared what the method needs. Form-mode
+// elicitation: `elicitation` empty (before 2025-11-25 that meant form) or with `form`.
+std::string missing_capability(const mcp::CallContext& context, const std::string& method) {
+    if (!context.has_client()) return "this call was not made by an MCP client, so there is nobody to ask";
+    const pymcp::json caps = context.client_capabilities();
+    auto declared = [&](const char* name) { return caps.is_object() && caps.contains(name) && caps[name].is_object(); };
+    if (method == "elicitation/create") {
+        if (declared("elicitation") && (caps["elicitation"].empty() || caps["elicitation"].contains("form"))) return {};
+        return "the MCP client did not declare the 'elicitation' capability (form mode), so it cannot ask the user";
+    }
+    if (method == "sampling/createMessage") {
+        if (declared("sampling")) return {};
+        return "the MCP client did not declare the 'sampling' capability, so it cannot sample its model";
+    }
+    if (method == "roots/list") {
+        if (declared("roots")) return {};
+        return "the MCP client did not declare the 'roots' capability";
+    }
+    return "'" + method + "' is not a request python-mcp sends to its client";
+}
+
+}  // namespace
+
+pymcp::json ToolCallHost::ask_client(const std::string& method, pymcp::json params, const CancellationToken& cancel) {
+    if (std::string why = missing_capability(context_, method); !why.empty()) throw engine::HostError(why);
+    // ClientRequestError (refused, timed out, connection gone) is not a HostError: it was sent.
+    return context_.ask_client(method, std::move(params), kAskTimeout, cancel);
+}
+
 void ToolCallHost::finish() {
     if (live_) live_->finish();
 }

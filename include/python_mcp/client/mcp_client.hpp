@@ -76,6 +76,17 @@ private:
     json data_;
 };
 
+// The answer to a request the server sent us (on_server_request): a JSON-RPC error instead of a
+// result.
+class ServerRequestError : public std::runtime_error {
+public:
+    ServerRequestError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    int code() const { return code_; }
+
+private:
+    int code_;
+};
+
 // The part of a server's recent stderr that explains a failure, for error messages:
 // "; stderr: <line> | <line> ...", or "" when there is nothing to show. Noise is skipped (blank
 // lines, `npm notice` and `npm warn` lines, which npx prints after the real error); lines that
@@ -101,6 +112,16 @@ struct McpClientOptions {
     // in a release build and under 5 MiB with AddressSanitizer+UBSan, inside the 8 MiB threads
     // get (4096 levels overflowed 8 MiB under the sanitizers).
     size_t max_depth = 2048;
+    // What initialize declares we can answer (its `capabilities`).
+    json capabilities = json::object();
+    // The server's own requests other than ping (elicitation/create, sampling/createMessage,
+    // roots/list), when set: each runs on a thread of its own, since its answer may wait for a
+    // person, at most kMaxServerRequests at once (more are answered -32603 at once). Returns the
+    // result or throws ServerRequestError (any other exception: -32603). `cancel` fires when the
+    // server cancels its request or the connection ends. Unset: those requests get -32601.
+    std::function<json(const std::string& method, const json& params, const CancellationToken& cancel)>
+        on_server_request;
+    static constexpr int kMaxServerRequests = 8;
     // On the reader thread, no lock held.
     std::function<void()> on_tools_changed;
     // Exactly once, when the connection ends for any reason, on the thread that ended it.

@@ -6,9 +6,11 @@
 //
 // Threads: called from the thread running the code, and from threads that code started, while
 // the execution runs; for output, also after it (a background thread's late prints). The GIL is
-// not held when a host method may block (call_tool, ask). Implementations are thread-safe and
-// must not call back into the engine. call_tool() throws HostError for a rejected call; nothing
-// else throws except std::bad_alloc.
+// not held when a host method may block (call_tool, ask_client). Implementations are thread-safe
+// and must not call back into the engine. call_tool() throws HostError for a rejected call;
+// ask_client() throws HostError when nobody can be asked (nothing was sent) and another
+// std::exception when the request was sent but failed (the client's error, its time-out, the
+// connection's end); nothing else throws except std::bad_alloc.
 
 #include <optional>
 #include <stdexcept>
@@ -56,6 +58,8 @@ public:
     // A configured downstream server that is still starting: waits for it (bounded, cut short by
     // `cancel`). Returns why it cannot be had, or "" when its tools may be there now.
     virtual std::string wait_for_server(const std::string& server, const CancellationToken& cancel) = 0;
+    // Sends `method` (elicitation/create, sampling/createMessage) to the client of the request running this code and returns the client's result. Blocks until it answers or `cancel` fires. Throws HostError when there is no client that declared the needed capability.
+    virtual pymcp::json ask_client(const std::string& method, pymcp::json params, const CancellationToken& cancel) { (void)method; (void)params; (void)cancel; throw HostError("no client to ask"); }
 };
 
 }  // namespace pymcp::engine

@@ -83,6 +83,10 @@ public:
     // A request to the client (elicitation/create, sampling/createMessage, roots/list), bounded by
     // this call's cancellation; throws ClientRequestError.
     json ask_client(const std::string& method, json params, std::chrono::milliseconds timeout) const;
+    // The same, bounded by `cancel` instead (an execution's own token: its time-out or its
+    // cancellation, which the request's cancellation also fires).
+    json ask_client(const std::string& method, json params, std::chrono::milliseconds timeout,
+                    const CancellationToken& cancel) const;
     // What the client declared it supports; an empty object when called from nowhere.
     json client_capabilities() const;
     // Whether this call can reach a client at all (a call made by the server itself cannot).

@@ -11,10 +11,13 @@
 // Thread-safe: buffers, the store, the call log and the rich content (display) have their own locks (leaf locks, taken one
 // at a time); the interrupt state is atomic plus a CancellationSource; the cell result is written
 // by the running thread only, and read by it after the run. sleep() blocks without the GIL (the
-// binding releases it). Host calls are made without any of these locks. Nothing throws except
+// binding releases it). The deadline pause has its own leaf lock; its resume hook runs without
+// it. Host calls are made without any of these locks. Nothing throws except
 // std::bad_alloc.
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -97,6 +100,21 @@ public:
     void set_in_user_code(bool on) { in_user_code_.store(on); }
     bool in_user_code() const { return in_user_code_.load(); }
 
+    // The time-out pauses while the code waits for the client's answer (input(), mcp.ask,
+    // mcp.sample: a person answers): begin_pause()/end_pause() around each wait, from any thread
+    // of the run, nested or overlapping (counted). paused_for() is the paused time so far, the
+    // running pause included. The engine's deadline asks postpone(): when a pause is running it
+    // answers "wait for the resume" (time_point::max) and end_pause() calls the resume hook once,
+    // without a lock held, so the engine re-arms its deadline then.
+    using Clock = std::chrono::steady_clock;
+    void begin_pause();
+    void end_pause();
+    Clock::duration paused_for() const;
+    // When the time-out given `due` (its unpaused due time) really falls: later by the pauses,
+    // time_point::max while paused, or nullopt when it has passed.
+    std::optional<Clock::time_point> postpone(Clock::time_point due);
+    void set_resume_hook(std::function<void()> hook);
+
     // Waits `seconds` or until interrupted; returns true when interrupted.
     bool sleep(double seconds) const;
 
@@ -140,6 +158,12 @@ private:
     std::vector<engine::ContentItem> display_;  // GUARDED_BY(display_mutex_)
     size_t images_kept_ = 0, image_bytes_kept_ = 0, images_dropped_ = 0, image_bytes_dropped_ = 0,
            texts_kept_ = 0, texts_dropped_ = 0;  // GUARDED_BY(display_mutex_)
+    mutable std::mutex pause_mutex_;  // leaf lock
+    int pauses_ = 0;                             // GUARDED_BY(pause_mutex_)
+    Clock::time_point pause_began_;              // GUARDED_BY(pause_mutex_)
+    Clock::duration paused_{};                   // GUARDED_BY(pause_mutex_): finished pauses
+    bool deadline_waits_ = false;                // GUARDED_BY(pause_mutex_): postpone() said "max"
+    std::function<void()> resume_hook_;          // GUARDED_BY(pause_mutex_)
     std::mutex calls_mutex_;
     std::vector<engine::NestedCallRecord> calls_;    // GUARDED_BY(calls_mutex_)
     std::vector<engine::NestedCallTally> omitted_;   // GUARDED_BY(calls_mutex_); <= kMaxTallies + 1, first-call order

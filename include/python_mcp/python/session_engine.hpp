@@ -92,6 +92,7 @@ private:
     void expiry_tick();
     // Python thread, without the GIL: clears the sessions' globals, collects cycles, trims the heap.
     static void release_sessions(std::vector<std::shared_ptr<Session>> sessions);
+    void arm_deadline(const std::shared_ptr<Job>& job, Clock::time_point when);
     void on_deadline(const std::shared_ptr<Job>& job);
     // A job timed out before it started: says what it waited behind. Job::mutex not held.
     ExecOutcome not_started_outcome(const Job& job);

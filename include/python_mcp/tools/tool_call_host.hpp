@@ -7,12 +7,17 @@
 //   wait_for_server -> registry.resolve() on the server's name (its miss handler waits)
 //   progress        -> notifications/progress (CallContext::report_status)
 //   output          -> live output (LiveOutput), when the request carried a progressToken
+//   ask_client      -> CallContext::ask_client (elicitation/create, sampling/createMessage,
+//                      roots/list to the request's client), bounded by the execution's token and
+//                      kAskTimeout; HostError, with nothing sent, when the call has no client or
+//                      the client did not declare the capability (elicitation: form mode)
 //
 // Thread-safe: the context is only read (its progress state and channel are thread-safe), the
 // registry is thread-safe, LiveOutput has its own locks. Holds no lock while calling a tool.
 // finish() flushes live output; the tool calls it before it answers. The registry must outlive
 // the host (a background thread of the code may still print or call after the answer).
 
+#include <chrono>
 #include <memory>
 
 #include "python_mcp/engine/execution_host.hpp"
@@ -33,6 +38,11 @@ public:
                           const CancellationToken& cancel) override;
     pymcp::json list_tools() override;
     std::string wait_for_server(const std::string& server, const CancellationToken& cancel) override;
+    pymcp::json ask_client(const std::string& method, pymcp::json params, const CancellationToken& cancel) override;
+
+    // The longest a request to the client may wait for its answer: a person may be slow, but one
+    // who walked away must not hold the session forever (the execution's time-out pauses meanwhile).
+    static constexpr std::chrono::minutes kAskTimeout{10};
 
     // Sends the live output that waits; later output is not sent. Call before answering.
     void finish();
