@@ -332,6 +332,7 @@ int main(int argc, char** argv) {
     mcp::ServerOptions server_options;
     server_options.instructions = kInstructions;
     auto* server = new mcp::Server(services->registry, server_options);
+    server->set_task_backend(services->python_tool->task_backend());  // tasks are the python tool's jobs
     if (opt.http) {
         start_watcher(*server, *services, start_http(opt, *server, fds.log));
     } else {
