@@ -227,16 +227,26 @@ const char* task_status_of(JobState state) {
     return "failed";
 }
 
-// The first line of a result's text, bounded: what a failed task's statusMessage says.
-std::string first_text_line(const pymcp::json& result) {
-    if (!result.is_object() || !result.contains("content") || !result["content"].is_array()) return {};
+std::string bounded_line(std::string text) {
+    text = text.substr(0, text.find('\n'));
+    if (text.size() > 300) text = text.substr(0, char_start(text, 297)) + "...";
+    return text;
+}
+
+// What a finished task's statusMessage says of its result: the error (an execution's
+// structuredContent.error: "Type: message"), else the text's first line, bounded.
+std::string result_summary(const pymcp::json& result) {
+    if (!result.is_object()) return {};
+    auto sc = result.find("structuredContent");
+    if (sc != result.end() && sc->is_object() && sc->contains("error") && (*sc)["error"].is_object()) {
+        const pymcp::json& e = (*sc)["error"];
+        std::string type = e.value("type", ""), message = e.value("message", "");
+        return bounded_line(type + (message.empty() ? "" : ": " + message));
+    }
+    if (!result.contains("content") || !result["content"].is_array()) return {};
     for (const auto& block : result["content"])
-        if (block.is_object() && block.value("type", "") == "text" && block.contains("text") && block["text"].is_string()) {
-            std::string text = block["text"].get<std::string>();
-            text = text.substr(0, text.find('\n'));
-            if (text.size() > 300) text = text.substr(0, char_start(text, 297)) + "...";
-            return text;
-        }
+        if (block.is_object() && block.value("type", "") == "text" && block.contains("text") && block["text"].is_string())
+            return bounded_line(block["text"].get<std::string>());
     return {};
 }
 
@@ -255,7 +265,7 @@ mcp::TaskInfo task_info(const Job& job, std::chrono::milliseconds poll_interval)
         info.status_message = "running in session '" + job.session_id() + "' (job " + job.id() + "), " +
                               std::to_string(job.output_bytes()) + " bytes of output so far";
     } else {
-        std::string line = first_text_line(job.result().value_or(nullptr));
+        std::string line = result_summary(job.result().value_or(nullptr));
         info.status_message = std::string(job_state_name(state)) + (line.empty() ? "" : ": " + line);
     }
     return info;
