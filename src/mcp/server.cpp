@@ -54,6 +54,9 @@ public:
         : session_(std::move(session)), stream_(stream), era_(std::move(era)) {}
 
     void notify(const std::string& method, json params) override {
+        // A task's status outlives the request that created it (answered at once), whose HTTP
+        // stream has ended by then: it goes on the session's own stream (stdio: the one stream).
+        if (method == "notifications/tasks/status") return session_->notify(method, std::move(params));
         session_->notify_on(method, std::move(params), stream_);
     }
     bool wants_log(const std::string& level) const override {
