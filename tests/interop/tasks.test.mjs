@@ -6,8 +6,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { connect, makeHome, serverBinary } from './lib/server.mjs';
+import { TOKEN, startHttpServer } from './lib/http_server.mjs';
 
 // The first message of a task stream: the created task (the stream is then left).
 async function createTask(client, args, ttl = 60_000) {
@@ -140,5 +144,36 @@ describe('a client of an older revision sees no task fields', () => {
     assert.equal(call.result._meta, undefined);
     const tasks = await send('tasks/list', {});
     assert.equal(tasks.error?.code, -32601, JSON.stringify(tasks));
+  });
+});
+
+// The same over --http (a legacy 2025-11-25 session): the task outlives the POST that created it,
+// and tasks/result on a later POST gets its result.
+describe('tasks over Streamable HTTP', () => {
+  let server;
+  let client;
+  before(async () => {
+    server = await startHttpServer();
+    client = new Client({ name: 'pymcp-tasks-http', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', server.url), {
+      requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } },
+    }));
+    await client.listTools();
+  });
+  after(async () => {
+    await client.close();
+    const ended = await server.stop();
+    assert.equal(server.stdout(), '', 'nothing on stdout with --http');
+    assert.equal(ended.signal ?? ended.exitCode, ended.signal ? 'SIGTERM' : 0);
+  });
+
+  test('a task is created, listed and its result fetched on later POSTs', { timeout: 60_000 }, async () => {
+    const task = await createTask(client, { code: 'import time\ntime.sleep(0.3)\n"over http"' });
+    assert.equal(task.status, 'working');
+    const listed = await client.experimental.tasks.listTasks();
+    assert.ok(listed.tasks.some((t) => t.taskId === task.taskId));
+    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    assert.equal(result.structuredContent.result, "'over http'");
+    assert.equal((await client.experimental.tasks.getTask(task.taskId)).status, 'completed');
   });
 });
