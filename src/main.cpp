@@ -369,6 +369,7 @@ int main(int argc, char** argv) {
     server_options.resources = services->overflow;
     server_options.tool_meta = pymcp::json{{"anthropic/maxResultSizeChars", max_result_size_chars(opt)}};
     auto* server = new mcp::Server(services->registry, server_options);
+    server->set_task_backend(services->python_tool->task_backend());  // tasks are the python tool's jobs
     if (opt.http) {
         start_watcher(*server, *services, start_http(opt, *server, fds.log));
     } else {

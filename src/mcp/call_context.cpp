@@ -38,6 +38,7 @@ CallContext CallContext::nested(CancellationToken cancellation, std::string call
     child.cancellation_ = std::move(cancellation);
     child.depth_ = depth_ + 1;
     child.caller_sessions_.push_back(std::move(caller_session));
+    child.task_.reset();  // a nested call answers its caller, never as a task
     return child;
 }
 
@@ -88,6 +89,10 @@ json CallContext::ask_client(const std::string& method, json params, std::chrono
 }
 
 json CallContext::client_capabilities() const { return channel_ ? channel_->client_capabilities() : json::object(); }
+
+void CallContext::notify(const std::string& method, json params) const {
+    if (channel_) channel_->notify(method, std::move(params));
+}
 
 void CallContext::log(const std::string& level, const json& data, const std::string& logger) const {
     if (!channel_ || !channel_->wants_log(level)) return;

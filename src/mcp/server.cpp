@@ -54,6 +54,9 @@ public:
         : session_(std::move(session)), stream_(stream), era_(std::move(era)) {}
 
     void notify(const std::string& method, json params) override {
+        // A task's status outlives the request that created it (answered at once), whose HTTP
+        // stream has ended by then: it goes on the session's own stream (stdio: the one stream).
+        if (method == "notifications/tasks/status") return session_->notify(method, std::move(params));
         session_->notify_on(method, std::move(params), stream_);
     }
     bool wants_log(const std::string& level) const override {
@@ -140,7 +143,7 @@ void Server::bind(Connection& connection) {
         reply.result(json::object());
     }, /*ungated=*/true);
     peer.on_request("tools/list", [this, s](const json& params, Responder reply) {
-        reply.result(on_tools_list(era_of(*s, params)));
+        reply.result(on_tools_list(*s, era_of(*s, params)));
     }, true);
     peer.on_request("tools/call", [this, session](const json& params, Responder reply) {
         on_tools_call(session, era_of(*session, params), params, reply);
@@ -162,6 +165,7 @@ void Server::bind(Connection& connection) {
     peer.on_notification("notifications/initialized", [s](const json&) { s->mark_ready(); });
     bind_modern(connection);
     if (options_.resources) bind_resources(connection);
+    bind_tasks(connection);
 }
 
 // The methods only the modern revision has.
@@ -224,7 +228,7 @@ json Server::finish(const RequestEra& era, json result) const {
 
 json Server::on_discover() const {
     json result{{"supportedVersions", supported_versions()},
-                {"capabilities", capabilities()},
+                {"capabilities", capabilities(false)},
                 {"ttlMs", options_.discover_ttl.count()},
                 {"cacheScope", "private"}};
     if (!options_.instructions.empty()) result["instructions"] = options_.instructions;
@@ -245,17 +249,28 @@ json Server::on_initialize(ClientSession& session, const json& params) const {
     json server_info{{"name", options_.name}, {"version", options_.version}};
     if (version >= "2025-06-18") server_info["title"] = options_.title;
     json result{{"protocolVersion", version},
-                {"capabilities", capabilities()},
+                {"capabilities", capabilities(tasks_ && version == kTasksProtocolVersion)},
                 {"serverInfo", server_info}};
     if (!options_.instructions.empty()) result["instructions"] = options_.instructions;
     return result;
 }
 
-json Server::on_tools_list(const RequestEra& era) const {
+json Server::capabilities(bool with_tasks) const {
+    json caps{{"tools", {{"listChanged", true}}}, {"logging", json::object()}};
+    if (options_.resources) caps["resources"] = json::object();  // no subscribe, no listChanged
+    if (with_tasks)
+        caps["tasks"] = json{{"list", json::object()},
+                             {"cancel", json::object()},
+                             {"requests", {{"tools", {{"call", json::object()}}}}}};
+    return caps;
+}
+
+json Server::on_tools_list(const ClientSession& session, const RequestEra& era) const {
+    const bool with_tasks = tasks_for(session, era);
     json tools = json::array();
     for (const auto& def : registry_.list()) {
         if (!def.exposed) continue;
-        json tool = def.to_json();
+        json tool = def.to_json(with_tasks);
         if (options_.tool_meta.is_object() && !options_.tool_meta.empty()) {
             json& meta = tool["_meta"];
             if (!meta.is_object()) meta = json::object();
@@ -270,12 +285,6 @@ json Server::on_tools_list(const RequestEra& era) const {
         result["cacheScope"] = "private";
     }
     return finish(era, std::move(result));
-}
-
-json Server::capabilities() const {
-    json caps{{"tools", {{"listChanged", true}}}, {"logging", json::object()}};
-    if (options_.resources) caps["resources"] = json::object();  // no subscribe, no listChanged
-    return caps;
 }
 
 // resources/list, resources/read and resources/templates/list (none), for both eras. The
@@ -369,9 +378,11 @@ void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const 
     if (auto a = params.find("arguments"); a != params.end() && !a->is_null()) arguments = *a;
     if (!arguments.is_object()) throw RpcError(kInvalidParams, "Invalid params: 'arguments' must be an object");
     if (!registry_.is_exposed(name)) throw RpcError(kInvalidParams, "Unknown tool: '" + name + "'");
+    std::optional<TaskRequest> task = task_of(name, params, tasks_for(*session, era));
 
     auto channel = std::make_shared<RequestChannel>(session, reply.stream(), era);
     CallContext context(reply.cancellation(), reply.id(), progress_token_of(params), std::move(channel));
+    if (task) context.set_task(*task);
     ToolReply answer{[this, reply, era, session](json result) {
                          if (!era.modern) drop_resource_links(session->protocol_version(), result);
                          reply.result(finish(era, std::move(result)));
@@ -486,6 +497,114 @@ size_t Server::in_flight() const {
     size_t n = 0;
     for (auto& c : connections()) n += c->peer().incoming_in_flight();
     return n;
+}
+
+}  // namespace pymcp::mcp
+
+// ---------------------------------------------------------------------------------------------
+// The 2025-11-25 tasks utility. Offered only to a legacy connection that negotiated 2025-11-25 on
+// a server with a task backend; to everyone else tasks/* do not exist (-32601) and params.task is
+// ignored (the spec: a receiver that did not declare the capability processes the request
+// normally). 2026-07-28 has tasks only as an extension of another shape, not offered here.
+// ---------------------------------------------------------------------------------------------
+
+namespace pymcp::mcp {
+
+bool Server::tasks_for(const ClientSession& session, const RequestEra& era) const {
+    return tasks_ && !era.modern && session.protocol_version() == kTasksProtocolVersion;
+}
+
+std::optional<TaskRequest> Server::task_of(const std::string& name, const json& params, bool tasks) const {
+    if (!tasks) return std::nullopt;
+    const std::string support = registry_.task_support(name);
+    auto task = params.find("task");
+    if (task == params.end() || task->is_null()) {
+        if (support == "required")
+            throw RpcError(kMethodNotFound, "Task augmentation required for tools/call of '" + name +
+                                                "' (execution.taskSupport is \"required\")");
+        return std::nullopt;
+    }
+    if (!task->is_object()) throw RpcError(kInvalidParams, "Invalid params: 'task' must be an object");
+    if (support != "optional" && support != "required")
+        throw RpcError(kMethodNotFound, "Method not found: tool '" + name +
+                                            "' does not support task-augmented calls (execution.taskSupport is "
+                                            "\"forbidden\")");
+    TaskRequest request;
+    if (auto ttl = task->find("ttl"); ttl != task->end() && !ttl->is_null()) {
+        if (!ttl->is_number() || ttl->get<double>() < 0)
+            throw RpcError(kInvalidParams, "Invalid params: 'task.ttl' must be a number of milliseconds, 0 or more");
+        request.ttl = std::chrono::milliseconds(static_cast<long long>(std::min(ttl->get<double>(), 1e15)));
+    }
+    return request;
+}
+
+void Server::bind_tasks(Connection& connection) {
+    Peer& peer = *connection.peer_;
+    std::shared_ptr<ClientSession> session = connection.session_;
+    for (const char* method : {"tasks/get", "tasks/list", "tasks/cancel", "tasks/result"})
+        peer.on_request(method, [this, session, m = std::string(method)](const json& params, Responder reply) {
+            on_task_request(*session, m, params, reply);
+        }, true);
+}
+
+namespace {
+
+std::string task_id_of(const json& params) {
+    auto id = params.is_object() ? params.find("taskId") : params.end();
+    if (!params.is_object() || id == params.end() || !id->is_string())
+        throw RpcError(kInvalidParams, "Invalid params: a string 'taskId' is required");
+    return id->get<std::string>();
+}
+
+// Runs one tasks/* request against the backend and answers it; TaskError -> -32602.
+void answer_task_request(TaskBackend& backend, const std::string& method, const json& params, const Responder& reply) {
+    try {
+        if (method == "tasks/list") {
+            std::string cursor;
+            if (params.is_object() && params.contains("cursor") && !params["cursor"].is_null()) {
+                if (!params["cursor"].is_string()) throw RpcError(kInvalidParams, "Invalid params: 'cursor' must be a string");
+                cursor = params["cursor"].get<std::string>();
+            }
+            TaskPage page = backend.list(cursor);
+            json tasks = json::array();
+            for (const auto& t : page.tasks) tasks.push_back(t.to_json());
+            json result{{"tasks", std::move(tasks)}};
+            if (!page.next_cursor.empty()) result["nextCursor"] = page.next_cursor;
+            return reply.result(std::move(result));
+        }
+        const std::string id = task_id_of(params);
+        if (method == "tasks/get") return reply.result(backend.get(id).to_json());
+        if (method == "tasks/cancel") return reply.result(backend.cancel(id).to_json());
+        json result = backend.result(id, reply.cancellation());
+        if (!result.is_object()) result = json::object();
+        if (!result.contains("_meta") || !result["_meta"].is_object()) result["_meta"] = json::object();
+        result["_meta"][kMetaRelatedTask] = json{{"taskId", id}};
+        reply.result(std::move(result));
+    } catch (const TaskError& e) {
+        reply.error(kInvalidParams, e.what());
+    } catch (const RpcError& e) {
+        reply.error(e);
+    } catch (const std::exception& e) {
+        reply.error(kInternalError, std::string("Internal error: ") + e.what());
+    }
+}
+
+}  // namespace
+
+// tasks/get and tasks/list answer from memory on the reading thread; tasks/cancel (which waits
+// briefly for the code to stop) and tasks/result (which blocks until the task ends) go to the
+// request pool.
+void Server::on_task_request(const ClientSession& session, const std::string& method, const json& params,
+                             const Responder& reply) {
+    RequestEra era = era_of(session, params);
+    if (!tasks_for(session, era))
+        throw RpcError(kMethodNotFound, "Method not found: " + method + " (the tasks utility is offered to clients "
+                                        "that negotiated protocol 2025-11-25)");
+    std::shared_ptr<TaskBackend> backend = tasks_;
+    if (method == "tasks/get" || method == "tasks/list") return answer_task_request(*backend, method, params, reply);
+    if (shutting_down_.load()) throw RpcError(kInternalError, "the server is shutting down");
+    bool started = run_blocking([backend, method, params, reply] { answer_task_request(*backend, method, params, reply); });
+    if (!started) reply.error(kInternalError, "Internal error: the server cannot start a thread for " + method + " right now");
 }
 
 }  // namespace pymcp::mcp

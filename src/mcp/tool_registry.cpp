@@ -7,7 +7,7 @@
 
 namespace pymcp::mcp {
 
-json ToolDefinition::to_json() const {
+json ToolDefinition::to_json(bool with_tasks) const {
     json j{{"name", name}};
     if (!title.empty()) j["title"] = title;
     if (!description.empty()) j["description"] = description;
@@ -16,6 +16,7 @@ json ToolDefinition::to_json() const {
     if (!annotations.is_null()) j["annotations"] = annotations;
     if (!icons.is_null()) j["icons"] = icons;
     if (!meta.is_null()) j["_meta"] = meta;
+    if (with_tasks && !task_support.empty()) j["execution"] = json{{"taskSupport", task_support}};
     return j;
 }
 
@@ -151,6 +152,12 @@ bool ToolRegistry::is_exposed(const std::string& name) const {
     std::shared_lock lock(mutex_);
     auto it = tools_.find(name);
     return it != tools_.end() && it->second->definition.exposed;
+}
+
+std::string ToolRegistry::task_support(const std::string& name) const {
+    std::shared_lock lock(mutex_);
+    auto it = tools_.find(name);
+    return it != tools_.end() ? it->second->definition.task_support : std::string();
 }
 
 size_t ToolRegistry::size() const {

@@ -1,6 +1,9 @@
 #include "python_mcp/tools/job_store.hpp"
 
 #include <algorithm>
+#include <charconv>
+
+#include "python_mcp/mcp/tool_registry.hpp"
 
 namespace pymcp::tools {
 
@@ -75,6 +78,7 @@ void Job::finish(JobState state, pymcp::json result) {
         state_ = state == JobState::Running ? JobState::Failed : state;
         result_ = std::move(result);
         ended_ = Clock::now();
+        ended_wall_ = std::chrono::system_clock::now();
     }
     finished_cv_.notify_all();
 }
@@ -95,6 +99,15 @@ double Job::elapsed_seconds() const {
     std::lock_guard lock(mutex_);
     auto end = state_ == JobState::Running ? Clock::now() : ended_;
     return std::chrono::duration<double>(end - started_).count();
+}
+
+std::chrono::system_clock::time_point Job::updated_wall() const {
+    std::lock_guard lock(mutex_);
+    return state_ == JobState::Running ? created_wall_ : ended_wall_;
+}
+
+bool Job::expired(std::chrono::system_clock::time_point now) const {
+    return task_ttl_ && done() && now - created_wall_ >= *task_ttl_;
 }
 
 bool Job::wait_until(Clock::time_point deadline) const {
@@ -133,13 +146,20 @@ void JobStore::prune() {
     prune_locked();
 }
 
+// Plain jobs: the oldest finished ones past the history. Tasks: finished ones past their ttl,
+// then the oldest finished ones past kMaxFinishedTasks.
 void JobStore::prune_locked() {
-    size_t finished = 0;
-    for (const auto& [_, job] : jobs_) finished += job->done() ? 1 : 0;
-    for (auto it = jobs_.begin(); it != jobs_.end() && finished > history_;) {
-        if (it->second->done()) {
+    const auto now = std::chrono::system_clock::now();
+    std::erase_if(jobs_, [&](const auto& entry) { return entry.second->expired(now); });
+    size_t finished = 0, finished_tasks = 0;
+    for (const auto& [_, job] : jobs_)
+        if (job->done()) ++(job->is_task() ? finished_tasks : finished);
+    for (auto it = jobs_.begin(); it != jobs_.end() && (finished > history_ || finished_tasks > kMaxFinishedTasks);) {
+        const bool task = it->second->is_task();
+        size_t& count = task ? finished_tasks : finished;
+        if (it->second->done() && count > (task ? kMaxFinishedTasks : history_)) {
             it = jobs_.erase(it);
-            --finished;
+            --count;
         } else {
             ++it;
         }
@@ -160,6 +180,14 @@ std::vector<std::shared_ptr<Job>> JobStore::list() const {
     return all;
 }
 
+std::vector<std::shared_ptr<Job>> JobStore::tasks_after(uint64_t after, size_t limit) const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::shared_ptr<Job>> page;
+    for (const auto& [_, job] : jobs_)
+        if (job->is_task() && job_number(job->id()) > after && page.size() < limit) page.push_back(job);
+    return page;
+}
+
 std::vector<std::shared_ptr<Job>> JobStore::running_in(const std::string& session_id) const {
     std::lock_guard lock(mutex_);
     std::vector<std::shared_ptr<Job>> running;
@@ -173,6 +201,126 @@ std::vector<std::string> JobStore::cancel_session(const std::string& session_id)
     for (const auto& job : running_in(session_id))  // cancel outside the lock: callbacks run here
         if (job->cancel()) ids.push_back(job->id());
     return ids;
+}
+
+// ================================================================================================
+// Tasks over jobs (2025-11-25 tasks utility)
+// ================================================================================================
+
+uint64_t job_number(const std::string& id) {
+    if (id.rfind("job-", 0) != 0) return 0;
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(id.data() + 4, id.data() + id.size(), n);
+    return ec == std::errc() && end == id.data() + id.size() ? n : 0;
+}
+
+namespace {
+
+const char* task_status_of(JobState state) {
+    switch (state) {
+        case JobState::Running: return "working";
+        case JobState::Succeeded: return "completed";
+        case JobState::Cancelled: return "cancelled";
+        case JobState::Failed:
+        case JobState::TimedOut: return "failed";
+    }
+    return "failed";
+}
+
+std::string bounded_line(std::string text) {
+    text = text.substr(0, text.find('\n'));
+    if (text.size() > 300) text = text.substr(0, char_start(text, 297)) + "...";
+    return text;
+}
+
+// What a finished task's statusMessage says of its result: the error (an execution's
+// structuredContent.error: "Type: message"), else the text's first line, bounded.
+std::string result_summary(const pymcp::json& result) {
+    if (!result.is_object()) return {};
+    auto sc = result.find("structuredContent");
+    if (sc != result.end() && sc->is_object() && sc->contains("error") && (*sc)["error"].is_object()) {
+        const pymcp::json& e = (*sc)["error"];
+        std::string type = e.value("type", ""), message = e.value("message", "");
+        return bounded_line(type + (message.empty() ? "" : ": " + message));
+    }
+    if (!result.contains("content") || !result["content"].is_array()) return {};
+    for (const auto& block : result["content"])
+        if (block.is_object() && block.value("type", "") == "text" && block.contains("text") && block["text"].is_string())
+            return bounded_line(block["text"].get<std::string>());
+    return {};
+}
+
+}  // namespace
+
+mcp::TaskInfo task_info(const Job& job, std::chrono::milliseconds poll_interval) {
+    mcp::TaskInfo info;
+    info.id = job.id();
+    const JobState state = job.state();
+    info.status = task_status_of(state);
+    info.created_at = job.created_wall();
+    info.updated_at = job.updated_wall();
+    info.ttl = job.task_ttl();
+    if (state == JobState::Running) {
+        info.poll_interval = poll_interval;
+        info.status_message = "running in session '" + job.session_id() + "' (job " + job.id() + "), " +
+                              std::to_string(job.output_bytes()) + " bytes of output so far";
+    } else {
+        std::string line = result_summary(job.result().value_or(nullptr));
+        info.status_message = std::string(job_state_name(state)) + (line.empty() ? "" : ": " + line);
+    }
+    return info;
+}
+
+std::shared_ptr<Job> JobTasks::find_task(const std::string& id) const {
+    jobs_->prune();  // expired tasks go first, so an expired id is not found
+    auto job = jobs_->find(id);
+    if (!job) throw mcp::TaskError("Failed to retrieve task: Task not found ('" + id + "' is unknown or has expired)");
+    if (!job->is_task())
+        throw mcp::TaskError("Failed to retrieve task: '" + id + "' is a job started without the tasks utility, not a "
+                             "task; the python tool's job_status and wait_job follow it");
+    return job;
+}
+
+mcp::TaskInfo JobTasks::get(const std::string& id) { return task_info(*find_task(id), poll_interval_); }
+
+// Cursors are "after:<job number>": ids only grow, so a page boundary survives pruning.
+mcp::TaskPage JobTasks::list(const std::string& cursor) {
+    uint64_t after = 0;
+    if (!cursor.empty()) {
+        after = cursor.rfind("after:", 0) == 0 ? job_number("job-" + cursor.substr(6)) : 0;
+        if (after == 0) throw mcp::TaskError("Invalid cursor: '" + cursor + "' was not made by this server");
+    }
+    jobs_->prune();
+    auto page = jobs_->tasks_after(after, page_size_ + 1);
+    mcp::TaskPage out;
+    for (size_t i = 0; i < page.size() && i < page_size_; ++i) out.tasks.push_back(task_info(*page[i], poll_interval_));
+    if (page.size() > page_size_) out.next_cursor = "after:" + std::to_string(job_number(page[page_size_ - 1]->id()));
+    return out;
+}
+
+// The spec wants the task cancelled before the answer. The engine answers an interrupted
+// execution at once; code stuck in a C call cannot be stopped in-process, so after a grace the
+// job is ended as cancelled by hand (the code may still hold its session until the call returns).
+mcp::TaskInfo JobTasks::cancel(const std::string& id) {
+    auto job = find_task(id);
+    if (job->done())
+        throw mcp::TaskError(std::string("Cannot cancel task: already in terminal status '") +
+                             task_status_of(job->state()) + "'");
+    job->cancel();
+    if (!job->wait_until(Job::Clock::now() + std::chrono::seconds(2)))
+        job->finish(JobState::Cancelled,
+                    mcp::error_result("Cancelled by tasks/cancel. The code did not stop within 2 s (a long call into C "
+                                      "code cannot be interrupted) and may hold session '" + job->session_id() +
+                                      "' until it returns.\n" + job->output_head_tail()));
+    return task_info(*job, poll_interval_);
+}
+
+pymcp::json JobTasks::result(const std::string& id, const CancellationToken& cancel) {
+    auto job = find_task(id);
+    // In slices, so a cancelled tasks/result stops waiting (the task goes on).
+    while (!job->wait_until(Job::Clock::now() + std::chrono::milliseconds(100)))
+        if (cancel.cancelled()) throw mcp::TaskError("tasks/result was cancelled");
+    return job->result().value_or(mcp::error_result("the task ended without a result"));
 }
 
 }  // namespace pymcp::tools

@@ -370,6 +370,7 @@ mcp::ToolDefinition PythonTool::definition(const std::string& callable_tools_sum
     }
     d.input_schema = input_schema();
     d.output_schema = output_schema();
+    d.task_support = "optional";  // 2025-11-25 tasks: any operation may run as a task (a task job)
     d.annotations = json{{"title", d.title},
                          {"readOnlyHint", false},
                          {"destructiveHint", true},
@@ -862,6 +863,10 @@ std::shared_ptr<ToolCallHost> PythonTool::make_host(const mcp::CallContext& cont
 // `execute` is queued on the engine right here (a queued execution holds no thread); every other
 // operation touches files or waits for the GIL, so it runs where blocking is allowed.
 void PythonTool::handle(const mcp::ToolCall& call) {
+    if (call.context().task()) {  // starting it reads scripts or waits for no GIL, but keep it off the reader
+        call.run_blocking([this](const mcp::ToolCall& c) { return start_task(c); });
+        return;
+    }
     if (submit_execute(call)) return;
     call.run_blocking([this](const mcp::ToolCall& c) { return this->call(c.arguments(), c.context()); });
 }
@@ -1028,8 +1033,9 @@ std::string PythonTool::queued_behind_note(const engine::ExecRequest& req) const
            " when this call came: the call waited for it to end (one call at a time per session).";
 }
 
-void PythonTool::start_execution(engine::ExecRequest req, std::string note, const mcp::CallContext& context,
-                                 std::chrono::milliseconds wait, Answer answer) {
+std::shared_ptr<Job> PythonTool::start_execution(engine::ExecRequest req, std::string note,
+                                                const mcp::CallContext& context, std::chrono::milliseconds wait,
+                                                Answer answer) {
     // The job's own cancellation (cancel_job, clear_session), also fired by the request's.
     CancellationSource cancel(req.cancel);
     req.cancel = cancel.token();
@@ -1037,6 +1043,13 @@ void PythonTool::start_execution(engine::ExecRequest req, std::string note, cons
     if (auto behind = queued_behind_note(req); !behind.empty()) note += (note.empty() ? "" : " ") + behind;
     auto host = std::make_shared<JobHost>(make_host(context), job);
     auto budget = std::make_shared<Budget>();
+    // A task's status notification goes to the client that made it; plain jobs keep no context.
+    std::optional<mcp::CallContext> task_client;
+    if (context.task()) {
+        job->set_task(task_ttl(context));
+        task_client = context;
+        wait = std::chrono::milliseconds(0);
+    }
     const bool at_once = wait.count() == 0;
     if (at_once) {  // start_job: the handle, whatever happens next (added before the code can end)
         (void)budget->claim();
@@ -1046,7 +1059,7 @@ void PythonTool::start_execution(engine::ExecRequest req, std::string note, cons
     std::weak_ptr<DeadlineTimer> timer = budget_timer_;
     auto jobs = jobs_;
     try {
-        engine_.submit(req, host, [req, note, host, job, budget, answer, jobs, timer,
+        engine_.submit(req, host, [req, note, host, job, budget, answer, jobs, timer, task_client,
                                    overflow = options_.overflow](engine::ExecOutcome o) {
             JobState state = job_state_of(o.status);
             json result = format(req, std::move(o), note, overflow.get());
@@ -1059,23 +1072,114 @@ void PythonTool::start_execution(engine::ExecRequest req, std::string note, cons
             }
             job->finish(state, std::move(result));
             jobs->prune();
+            if (task_client) task_client->notify("notifications/tasks/status", task_info(*job, {}).to_json());
         });
     } catch (const engine::EngineError& e) {
         if (at_once) jobs_->remove(job->id());
         throw ToolError(e.what());
     }
     if (at_once) {
-        answer(job_report(*job, 0, true));
-        return;
+        if (!task_client) answer(job_report(*job, 0, true));
+        return job;
     }
     std::lock_guard lock(budget->mutex);
-    if (budget->answered) return;  // ended already
+    if (budget->answered) return job;  // ended already
     budget->timer = budget_timer_->schedule(DeadlineTimer::Clock::now() + wait, [job, host, budget, answer, jobs] {
         if (!budget->claim()) return;
         jobs->add(job);
         host->detach();
         answer(job_report(*job, 0, true));
     });
+    return job;
+}
+
+// ================================================================================================
+// Tasks (2025-11-25 tasks utility): a task-augmented call becomes a task job at once. execute,
+// start_job and run_script run as the job's execution (no wait budget); any other operation runs
+// on a request thread and its result ends the job. A call that cannot start (bad arguments, the
+// engine refusing) is still answered with a task, which has failed with that error: the client
+// asked for a CreateTaskResult, and tasks/result gives it the error as the call would have.
+// ================================================================================================
+
+std::shared_ptr<mcp::TaskBackend> PythonTool::task_backend() const {
+    return std::make_shared<JobTasks>(jobs_, options_.task_poll_interval);
+}
+
+std::chrono::milliseconds PythonTool::task_ttl(const mcp::CallContext& context) const {
+    auto asked = context.task() && context.task()->ttl ? *context.task()->ttl : options_.task_default_ttl;
+    return std::clamp(asked, std::chrono::milliseconds(1000), options_.task_max_ttl);
+}
+
+std::shared_ptr<Job> PythonTool::new_task_job(const mcp::CallContext& context, std::string session_id) const {
+    auto job = std::make_shared<Job>(jobs_->next_id(), std::move(session_id), false, options_.default_max_output,
+                                     CancellationSource(context.cancellation()));
+    job->set_task(task_ttl(context));
+    jobs_->add(job);
+    return job;
+}
+
+namespace {
+
+// What an exception thrown by an operation would have answered (ToolCall::map_exception's rules
+// for results).
+json result_of_exception(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const ToolError& e) {
+        return !e.result().is_null() ? e.result() : mcp::error_result(e.what());
+    } catch (const std::exception& e) {
+        return mcp::error_result(std::string("Tool 'python' failed: ") + e.what());
+    } catch (...) {
+        return mcp::error_result("Tool 'python' failed");
+    }
+}
+
+}  // namespace
+
+json PythonTool::start_task(const mcp::ToolCall& call) {
+    mcp::CallContext& context = call.context();
+    ToolInput fields(call.arguments());
+    const json& input = fields.fields();
+    std::string op = get_string(input, "operation").value_or(input.contains("code") ? "execute" : "");
+    try {
+        if (op == "execute" || op == "start_job" || op == "run_script") {
+            (void)check_fields(input, op);
+            options_.gate.check(input, options_.readme);
+            std::string code, filename;
+            if (op == "run_script") {
+                std::string name = require_string(input, "filename", "for run_script");
+                code = scripts_.read_code(name);
+                filename = scripts_.existing_path(name).string();
+            } else {
+                code = require_string(input, "code", "for " + op);
+            }
+            auto req = make_request(input, code, filename, context);
+            std::string note = notes_for(input, req);
+            auto job = start_execution(std::move(req), std::move(note), context, std::chrono::milliseconds(0), [](json) {});
+            return mcp::create_task_result(task_info(*job, options_.task_poll_interval));
+        }
+    } catch (...) {
+        auto job = new_task_job(context, "");
+        job->finish(JobState::Failed, result_of_exception(std::current_exception()));
+        return mcp::create_task_result(task_info(*job, options_.task_poll_interval));
+    }
+    // Any other operation: its answer is the task's result.
+    auto job = new_task_job(context, get_string(input, "session_id").value_or(""));
+    auto run = [this, job, call] {
+        json result;
+        try {
+            result = this->call(call.arguments(), call.context());
+        } catch (...) {
+            result = result_of_exception(std::current_exception());
+        }
+        const bool failed = result.value("isError", false);
+        job->finish(failed ? JobState::Failed : JobState::Succeeded, std::move(result));
+        jobs_->prune();
+        call.context().notify("notifications/tasks/status", task_info(*job, {}).to_json());
+    };
+    if (!call.offload(run))
+        job->finish(JobState::Failed, mcp::error_result("the server cannot start a thread for this task right now; it did not run"));
+    return mcp::create_task_result(task_info(*job, options_.task_poll_interval));
 }
 
 std::shared_ptr<Job> PythonTool::find_job(const json& input) const {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "python_mcp/mcp/task.hpp"
 #include "python_mcp/support/cancellation.hpp"
 
 namespace pymcp::mcp {
@@ -92,6 +93,13 @@ public:
     // Whether this call can reach a client at all (a call made by the server itself cannot).
     bool has_client() const { return channel_ != nullptr; }
     const json& progress_token() const { return progress_token_; }
+    // The task the client asked this call to run as (a 2025-11-25 task-augmented tools/call the
+    // Server accepted for this tool); nullopt for a plain call and for every nested call.
+    const std::optional<TaskRequest>& task() const { return task_; }
+    void set_task(TaskRequest request) { task_ = std::move(request); }
+    // notifications/tasks/status (or any notification) to the client that made the call; no-op
+    // without one.
+    void notify(const std::string& method, json params) const;
     // notifications/message at an RFC 5424 level, when the client's level lets it through.
     void log(const std::string& level, const json& data, const std::string& logger = "python-mcp") const;
 
@@ -105,6 +113,7 @@ private:
     std::shared_ptr<ProgressState> progress_;
     int depth_ = 0;
     std::vector<std::string> caller_sessions_;  // outermost first
+    std::optional<TaskRequest> task_;
 };
 
 }  // namespace pymcp::mcp

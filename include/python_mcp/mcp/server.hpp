@@ -28,6 +28,7 @@
 #include "python_mcp/mcp/client_session.hpp"
 #include "python_mcp/mcp/protocol_versions.hpp"
 #include "python_mcp/mcp/resource_provider.hpp"
+#include "python_mcp/mcp/task.hpp"
 #include "python_mcp/mcp/tool_registry.hpp"
 #include "python_mcp/support/elastic_pool.hpp"
 
@@ -85,6 +86,11 @@ public:
     // connection->peer() as its handler. The transport must outlive the connection.
     std::shared_ptr<Connection> connect(jsonrpc::Transport& transport);
 
+    // The 2025-11-25 tasks utility: tasks/* go to `backend`, and clients that negotiated
+    // 2025-11-25 are offered the `tasks` capability and each tool's execution.taskSupport. Call
+    // before connect(); without it no client sees anything of tasks.
+    void set_task_backend(std::shared_ptr<TaskBackend> backend) { tasks_ = std::move(backend); }
+
     // Cancels every request in flight (they get no answer) and refuses new ones.
     void begin_shutdown();
     // The client's input ended (stdin EOF): open subscriptions/listen requests get their closing
@@ -100,15 +106,24 @@ public:
 private:
     void bind(Connection& connection);
     void bind_modern(Connection& connection);
+    void bind_tasks(Connection& connection);
+    // Whether this request's client speaks the tasks utility (legacy era, 2025-11-25, a backend).
+    bool tasks_for(const ClientSession& session, const RequestEra& era) const;
+    // tools, logging; resources when a provider serves them; tasks when `with_tasks`.
+    json capabilities(bool with_tasks) const;
+    // Reads params.task for a tools/call of `name`: nullopt for a plain call; RpcError -32601 for
+    // a task asked of a tool that forbids it (or a plain call of one that requires it).
+    std::optional<TaskRequest> task_of(const std::string& name, const json& params, bool tasks) const;
+    void on_task_request(const ClientSession& session, const std::string& method, const json& params,
+                         const jsonrpc::Responder& reply);
     RequestEra era_of(const ClientSession& session, const json& params) const;
     json finish(const RequestEra& era, json result) const;
     json on_initialize(ClientSession& session, const json& params) const;
     json on_discover() const;
-    json on_tools_list(const RequestEra& era) const;
+    json on_tools_list(const ClientSession& session, const RequestEra& era) const;
     void on_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era, const json& params,
                        const jsonrpc::Responder& reply);
     void bind_resources(Connection& connection);
-    json capabilities() const;
     json on_resources_list(const json& params) const;
     json on_resources_read(const json& params) const;
     void on_listen(const std::shared_ptr<ClientSession>& session, const json& params, const jsonrpc::Responder& reply);
@@ -134,6 +149,8 @@ private:
     mutable std::mutex mutex_;
     std::vector<std::weak_ptr<Connection>> connections_;  // GUARDED_BY(mutex_)
     std::vector<Listener> listeners_;                     // GUARDED_BY(mutex_)
+
+    std::shared_ptr<TaskBackend> tasks_;  // set once before connect(); null: no tasks
 
     ElasticPool pool_;  // last: its threads join before the members above go away
 };

@@ -39,8 +39,13 @@ struct ToolDefinition {
     // Listed in tools/list and callable by the client. Downstream tools are registered unexposed
     // unless --expose-downstream: Python code reaches them, the client sees only our own tools.
     bool exposed = true;
+    // 2025-11-25 tasks: "optional" or "required" when the tool can run as a task (its handler
+    // then answers a call whose context().task() is set with create_task_result); "" (absent,
+    // which the spec reads as "forbidden") otherwise.
+    std::string task_support;
 
-    json to_json() const;
+    // `with_tasks`: the client negotiated tasks, so `execution.taskSupport` is listed.
+    json to_json(bool with_tasks = false) const;
 };
 
 // The tool ran and failed: becomes {content: [{type: text, text: message}], isError: true}.
@@ -102,6 +107,7 @@ public:
     // Cheap checks for the hot path (no copy of the schemas).
     bool contains(const std::string& name) const;
     bool is_exposed(const std::string& name) const;
+    std::string task_support(const std::string& name) const;  // "" for an unknown tool
     size_t size() const;
 
     // Hands the call to its tool. An unknown tool is rejected (-32602) unless the miss handler,

@@ -12,7 +12,14 @@
 // own mutex); finish() once from the engine's completion; readers from request threads. The
 // store's mutex and a job's mutex are never held together except store -> job (list, prune,
 // session lookups read a job's state under the store's lock); a job never calls into the store.
-// Nothing throws except std::bad_alloc.
+// Nothing throws except std::bad_alloc (JobTasks: mcp::TaskError for unknown ids and cursors).
+//
+// Tasks (2025-11-25 tasks utility): a job made for a task-augmented tools/call is marked a task
+// (set_task, before it is added) and is then both: list_jobs/job_status/cancel_job see it under
+// the same id, and JobTasks (the MCP layer's TaskBackend) serves tasks/get, tasks/result,
+// tasks/list and tasks/cancel from it. Jobs started with start_job or by the wait budget are not
+// tasks. A finished task is kept until its ttl (from creation) has passed, not counted in the
+// job history; at most kMaxFinishedTasks finished tasks are kept (oldest dropped first).
 
 #include <chrono>
 #include <condition_variable>
@@ -25,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "python_mcp/mcp/task.hpp"
 #include "python_mcp/support/cancellation.hpp"
 #include "python_mcp/support/json.hpp"
 
@@ -70,6 +78,15 @@ public:
     // Interrupts the execution (as notifications/cancelled would). True when it was running.
     bool cancel() const;
 
+    // Marks the job a task kept `ttl` from its creation. Only before the job is shared (added).
+    void set_task(std::chrono::milliseconds ttl) { task_ttl_ = ttl; }
+    bool is_task() const { return task_ttl_.has_value(); }
+    std::chrono::milliseconds task_ttl() const { return task_ttl_.value_or(std::chrono::milliseconds(0)); }
+    std::chrono::system_clock::time_point created_wall() const { return created_wall_; }
+    std::chrono::system_clock::time_point updated_wall() const;  // creation, or when it ended
+    // A finished task whose ttl has passed since its creation.
+    bool expired(std::chrono::system_clock::time_point now) const;
+
 private:
     const std::string id_;
     const std::string session_id_;
@@ -77,6 +94,8 @@ private:
     const size_t limit_;
     const CancellationSource cancel_;
     const Clock::time_point started_ = Clock::now();
+    const std::chrono::system_clock::time_point created_wall_ = std::chrono::system_clock::now();
+    std::optional<std::chrono::milliseconds> task_ttl_;  // set before sharing, then read-only
     mutable std::mutex mutex_;
     mutable std::condition_variable finished_cv_;
     std::string head_;          // GUARDED_BY(mutex_): the first limit_/2 bytes
@@ -85,10 +104,13 @@ private:
     JobState state_ = JobState::Running;   // GUARDED_BY(mutex_)
     std::optional<pymcp::json> result_;    // GUARDED_BY(mutex_)
     Clock::time_point ended_{};            // GUARDED_BY(mutex_)
+    std::chrono::system_clock::time_point ended_wall_{};  // GUARDED_BY(mutex_)
 };
 
 class JobStore {
 public:
+    static constexpr size_t kMaxFinishedTasks = 1000;
+
     explicit JobStore(size_t history = 100) : history_(history) {}
 
     // A fresh id ("job-1", "job-2", ...) for a job not yet added.
@@ -100,6 +122,8 @@ public:
     void prune();
     std::shared_ptr<Job> find(const std::string& id) const;
     std::vector<std::shared_ptr<Job>> list() const;  // oldest first
+    // The tasks whose id number is above `after` (0: all), oldest first, at most `limit`.
+    std::vector<std::shared_ptr<Job>> tasks_after(uint64_t after, size_t limit) const;
     // The running jobs of a session (oldest first).
     std::vector<std::shared_ptr<Job>> running_in(const std::string& session_id) const;
     // Cancels the running jobs of a session; returns their ids.
@@ -113,6 +137,32 @@ private:
     uint64_t next_ = 1;                              // GUARDED_BY(mutex_): for ids
     uint64_t added_ = 0;                             // GUARDED_BY(mutex_): insertion order
     std::map<uint64_t, std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mutex_): oldest added first
+};
+
+// A job's task as tasks/get shows it: working / completed / failed (an error result, a time-out)
+// / cancelled, with a status message and the suggested poll interval.
+mcp::TaskInfo task_info(const Job& job, std::chrono::milliseconds poll_interval);
+// The number in a job id ("job-12" -> 12); 0 for anything else.
+uint64_t job_number(const std::string& id);
+
+// The MCP layer's TaskBackend over a JobStore: tasks are the store's task jobs.
+// Thread-safe (the store is); cancel() and result() block (bounded / until the task ends).
+class JobTasks final : public mcp::TaskBackend {
+public:
+    JobTasks(std::shared_ptr<JobStore> jobs, std::chrono::milliseconds poll_interval, size_t page_size = 50)
+        : jobs_(std::move(jobs)), poll_interval_(poll_interval), page_size_(page_size) {}
+
+    mcp::TaskInfo get(const std::string& id) override;
+    mcp::TaskPage list(const std::string& cursor) override;
+    mcp::TaskInfo cancel(const std::string& id) override;
+    pymcp::json result(const std::string& id, const CancellationToken& cancel) override;
+
+private:
+    std::shared_ptr<Job> find_task(const std::string& id) const;
+
+    const std::shared_ptr<JobStore> jobs_;
+    const std::chrono::milliseconds poll_interval_;
+    const size_t page_size_;
 };
 
 }  // namespace pymcp::tools

@@ -48,6 +48,11 @@ struct PythonToolOptions {
     std::shared_ptr<OverflowStore> overflow;
     // Schedules (issue 13): schedule_script, list_schedules, unschedule; null: not available.
     Scheduler* scheduler = nullptr;
+    // Tasks (2025-11-25 tasks utility): the ttl given when the client asks for none, the most
+    // granted, and the poll interval suggested while a task runs.
+    std::chrono::milliseconds task_default_ttl{std::chrono::hours(1)};
+    std::chrono::milliseconds task_max_ttl{std::chrono::hours(24)};
+    std::chrono::milliseconds task_poll_interval{1000};
 };
 
 class PythonTool {
@@ -64,6 +69,8 @@ public:
     void handle(const mcp::ToolCall& call);
     // Every operation, on the calling thread (blocks until an execution finishes).
     mcp::json call(const mcp::json& arguments, mcp::CallContext& context);
+    // tasks/* for the Server: the task jobs of this tool's JobStore.
+    std::shared_ptr<mcp::TaskBackend> task_backend() const;
 
 private:
     // Queues `execute` when the engine can take it without a thread; false for other operations.
@@ -95,9 +102,14 @@ private:
     // --- Jobs (issue 13): the wait budget and the job operations (python_tool_jobs block). ---
     using Answer = std::function<void(mcp::json)>;
     // Submits the execution; `answer` is called once: with the formatted result when it ends
-    // within `wait`, else with a job handle at `wait` (0: at once), the code running on.
-    void start_execution(engine::ExecRequest request, std::string note, const mcp::CallContext& context,
-                         std::chrono::milliseconds wait, Answer answer);
+    // within `wait`, else with a job handle at `wait` (0: at once), the code running on. A call
+    // made as a task (context.task()) runs as a task job at once; the job is returned.
+    std::shared_ptr<Job> start_execution(engine::ExecRequest request, std::string note, const mcp::CallContext& context,
+                                         std::chrono::milliseconds wait, Answer answer);
+    // A task-augmented call (python_tool_tasks block): answers with the CreateTaskResult at once.
+    mcp::json start_task(const mcp::ToolCall& call);
+    std::shared_ptr<Job> new_task_job(const mcp::CallContext& context, std::string session_id) const;
+    std::chrono::milliseconds task_ttl(const mcp::CallContext& context) const;
     std::chrono::milliseconds wait_field(const mcp::json& input) const;
     std::string queued_behind_note(const engine::ExecRequest& request) const;
     mcp::json job_operation(const std::string& op, const mcp::json& input, mcp::CallContext& context);
