@@ -11,7 +11,10 @@ cd "$root"
 
 # Stages, each timed (stderr):
 #   release     scripts/setup.sh --with-tests (packages, npm, Release build in build/) + every
-#               ctest suite (unit, engine, e2e, interop, package)
+#               ctest suite (unit, engine, e2e, interop, package) but the `long` ones
+#   long        the `long` suites (minutes of waiting, little CPU: a 5-minute job) on the same
+#               Release build, started after the release stage and run in the background of the
+#               sanitizer and fuzz stages; waited for at the end
 #   sanitizers  tests/sanitizers/run.sh: ASan + UBSan build in build-asan/, unit/engine/e2e/interop
 #   fuzz        tests/fuzz/run.sh: libFuzzer build in build-fuzz/, corpus replay + 60 s of fuzzing
 # Every stage runs even when an earlier one failed; the command fails if any did. For local runs
@@ -31,10 +34,20 @@ failed=()
 t1=$(now)
 summary+=("$(printf '%-30s' 'release build (setup.sh --with-tests)') $(fmt $((t1 - t0)))")
 status=0
-ctest --test-dir "$root/build" --output-on-failure -j2 "$@" || status=$?
+ctest --test-dir "$root/build" --output-on-failure -j2 -LE long "$@" || status=$?
 t2=$(now)
 summary+=("$(printf '%-30s' 'release suites (ctest -j2)') $(fmt $((t2 - t1)))$(failed_mark "$status")")
 if (( status != 0 )); then failed+=(release); fi
+
+# --- stage: long suites, in the background ------------------------------------------------------
+# Only when no arguments picked suites: `scripts/test.sh -R x` means just those.
+long_log="$root/build/long-suites.log"
+long_pid=
+if (( $# == 0 )); then
+  ctest --test-dir "$root/build" --output-on-failure -L long >"$long_log" 2>&1 </dev/null &
+  long_pid=$!
+  say "long suites started in the background (log: $long_log)"
+fi
 
 # --- stage: ASan + UBSan build, unit/engine/e2e/interop suites ----------------------------------
 if [[ "${PYMCP_SKIP_SANITIZERS:-}" == 1 ]]; then
@@ -59,6 +72,14 @@ else
   t5=$(now)
   summary+=("$(printf '%-30s' 'fuzz (build + replay + 60 s)') $(fmt $((t5 - t4)))$(failed_mark "$status")")
   if (( status != 0 )); then failed+=(fuzz); fi
+fi
+
+if [[ -n "$long_pid" ]]; then
+  status=0
+  wait "$long_pid" || status=$?
+  cat "$long_log" >&2
+  summary+=("$(printf '%-30s' 'long suites (background)') ended $(fmt $(($(now) - t2))) after the release stage$(failed_mark "$status")")
+  if (( status != 0 )); then failed+=(long); fi
 fi
 
 say "stage timings:"
