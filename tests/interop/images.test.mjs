@@ -1,14 +1,14 @@
 // Issue 14 through the official TypeScript SDK client (which validates every content item's
 // type, and structuredContent against the published outputSchema) and the MCP Inspector CLI:
 // a matplotlib figure comes back as `image` content whose base64 decodes to a valid PNG.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 
-import { connect, makeHome, python, serverBinary, textOf } from './lib/server.mjs';
+import { makeHome, python, serverBinary, textOf, sharedServer } from './lib/server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PLOT = [
@@ -53,13 +53,7 @@ function imagesOf(result) {
 }
 
 describe('figures as image content through the TypeScript SDK client', () => {
-  let s;
-  before(async () => { s = await connect(); });
-  after(async () => {
-    const ended = await s.close();
-    assert.deepEqual(s.errors, [], 'the transport saw something that is not JSON-RPC');
-    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
-  });
+  const s = sharedServer();
 
   test('a pandas plot shown with plt.show() is a PNG image after the text', async () => {
     const r = await python(s.client, { operation: 'execute', code: PLOT });

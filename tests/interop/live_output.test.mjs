@@ -9,20 +9,13 @@
 // before the result, as it must) is reported through onerror as "unknown token" after the
 // response removed the handler. Those, for this call's token, are the SDK's race and are
 // filtered; any other transport error fails the suite.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connect } from './lib/server.mjs';
+import { sharedServer } from './lib/server.mjs';
 
 describe('live output through the TypeScript SDK client', () => {
-  let s;
-  before(async () => { s = await connect(); });
-  after(async () => {
-    const ended = await s.close();
-    const others = s.errors.filter((e) => !/progress notification for an unknown token: .*"progressToken":\d+\}/.test(String(e?.message)));
-    assert.deepEqual(others, [], 'the transport saw something that is not JSON-RPC');
-    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
-  });
+  const s = sharedServer({ ignoreErrors: /progress notification for an unknown token: .*"progressToken":\d+\}/ });
 
   test('a 90 s job printing every 10 s completes under a 60 s timeout reset by progress', { timeout: 180_000 }, async () => {
     const code = [

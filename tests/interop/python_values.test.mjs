@@ -1,19 +1,13 @@
 // Issue 11 through the official TypeScript SDK client: mcp.call with numpy/pandas values (they
 // become JSON as pandas' to_json writes them) and a chained exception's whole traceback. The
 // SDK validates the structured results against the published outputSchema as well.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connect, python, textOf } from './lib/server.mjs';
+import { python, textOf, sharedServer } from './lib/server.mjs';
 
 describe('python values and tracebacks through the TypeScript SDK client', () => {
-  let s;
-  before(async () => { s = await connect(); });
-  after(async () => {
-    const ended = await s.close();
-    assert.deepEqual(s.errors, [], 'the transport saw something that is not JSON-RPC');
-    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
-  });
+  const s = sharedServer();
 
   test('mcp.call takes numpy and pandas values; a chained exception shows its cause', async () => {
     const code = [

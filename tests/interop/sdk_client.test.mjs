@@ -2,12 +2,12 @@
 // package.json): Client + StdioClientTransport, as MCP hosts use it. The client validates every
 // structured result against the tool's outputSchema (listTools runs first), so these tests also
 // prove the published schemas match what the server sends.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { connect, python, textOf, payload, waitUntil } from './lib/server.mjs';
+import { connect, python, textOf, payload, waitUntil, sharedServer } from './lib/server.mjs';
 
 const TIMED_OUT = /time[d]?[ _-]?out/i;
 
@@ -17,14 +17,7 @@ function touchThen(marker, body) {
 }
 
 describe('python-mcp through the TypeScript SDK client', () => {
-  let s;
-  before(async () => { s = await connect(); });
-  after(async () => {
-    const ended = await s.close();
-    assert.deepEqual(s.errors, [], 'the transport saw something that is not JSON-RPC');
-    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
-    assert.ok(ended.ms < 2000, `closing took ${ended.ms} ms (the SDK sends SIGTERM after 2 s)`);
-  });
+  const s = sharedServer({ maxCloseMs: 2000 });  // the SDK sends SIGTERM after 2 s
 
   test('initialize: server info, capabilities and instructions', () => {
     const info = s.client.getServerVersion();

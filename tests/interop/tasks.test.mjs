@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { connect, makeHome, serverBinary } from './lib/server.mjs';
+import { connect, makeHome, serverBinary, sharedServer } from './lib/server.mjs';
 import { TOKEN, startHttpServer } from './lib/http_server.mjs';
 
 // The first message of a task stream: the created task (the stream is then left).
@@ -25,13 +25,7 @@ async function createTask(client, args, ttl = 60_000) {
 }
 
 describe('tasks through the TypeScript SDK client', () => {
-  let s;
-  before(async () => { s = await connect(); });
-  after(async () => {
-    const ended = await s.close();
-    assert.deepEqual(s.errors, [], 'the transport saw something that is not JSON-RPC');
-    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
-  });
+  const s = sharedServer();
 
   test('the server offers tasks and the python tool may run as one', () => {
     const caps = s.client.getServerCapabilities();

@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -83,6 +85,29 @@ export async function connect({ args = [], cwd } = {}) {
       }
     },
   };
+}
+
+// One server for the tests of the enclosing describe(): connected before them, and closed after
+// them as a client closes, which must end the process cleanly (exit code 0) with nothing on
+// stdout the transport could not read. Returns the connection (client, errors, stderr(), ...)
+// for the tests to use once they run. `ignoreErrors` matches transport errors that are the
+// client's own doing, not the server's; `maxCloseMs` bounds how long closing may take.
+export function sharedServer({ ignoreErrors, maxCloseMs, ...options } = {}) {
+  let connection;
+  before(async () => { connection = await connect(options); });
+  after(async () => {
+    const ended = await connection.close();
+    const errors = connection.errors.filter((e) => !(ignoreErrors && ignoreErrors.test(String(e?.message))));
+    assert.deepEqual(errors, [], 'the transport saw something that is not JSON-RPC');
+    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
+    if (maxCloseMs) assert.ok(ended.ms < maxCloseMs, `closing took ${ended.ms} ms`);
+  });
+  return new Proxy({}, {
+    get(_, key) {
+      if (!connection) throw new Error(`the shared server is not connected yet (reading .${String(key)})`);
+      return connection[key];
+    },
+  });
 }
 
 export function python(client, fields, options = {}) {

@@ -3,19 +3,13 @@
 // answers with a job handle before the SDK gives up, and wait_job calls follow it to its result.
 // Every response is validated by the SDK against the tool's outputSchema. Label `long`: it runs
 // against the Release build only, in the background of the sanitizer stage (scripts/test.sh).
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connect } from '../lib/server.mjs';
+import { sharedServer } from '../lib/server.mjs';
 
 describe('jobs through the TypeScript SDK client', () => {
-  let s;
-  before(async () => { s = await connect(); });
-  after(async () => {
-    const ended = await s.close();
-    assert.deepEqual(s.errors, [], 'the transport saw something that is not JSON-RPC');
-    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
-  });
+  const s = sharedServer();
 
   test('a 5-minute run outlives the default 60 s request timeout as a job', { timeout: 600_000 }, async () => {
     const code = [
