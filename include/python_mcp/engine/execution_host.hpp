@@ -56,6 +56,8 @@ public:
     // A configured downstream server that is still starting: waits for it (bounded, cut short by
     // `cancel`). Returns why it cannot be had, or "" when its tools may be there now.
     virtual std::string wait_for_server(const std::string& server, const CancellationToken& cancel) = 0;
+    // Sends `method` (elicitation/create, sampling/createMessage) to the client of the request running this code and returns the client's result. Blocks until it answers or `cancel` fires. Throws HostError when there is no client that declared the needed capability.
+    virtual pymcp::json ask_client(const std::string& method, pymcp::json params, const CancellationToken& cancel) { (void)method; (void)params; (void)cancel; throw HostError("no client to ask"); }
 };
 
 }  // namespace pymcp::engine

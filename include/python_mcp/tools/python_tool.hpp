@@ -69,6 +69,7 @@ private:
     std::string notes_for(const mcp::json& input, const engine::ExecRequest& request) const;
     static mcp::json format(const engine::ExecRequest& request, engine::ExecOutcome outcome, const std::string& note);
     mcp::json read_output(const mcp::json& input);
+    mcp::json restart_session(const mcp::json& input);
     mcp::json list_sessions();
     mcp::json list_scripts();
     mcp::json execute(const mcp::json& input, const std::string& code, const std::string& filename,
