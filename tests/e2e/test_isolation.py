@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_pipe import McpServer, error_text, is_error, ok, run, structured, text_of
+from mcp_pipe import SANITIZED, McpServer, error_text, is_error, ok, run, structured, text_of
 
 GRACE = "0.5"  # --kill-grace: short, so the stuck cases end quickly
 
@@ -228,3 +228,30 @@ def test_no_zombie_after_crashes_and_kill_9_of_the_server_leaves_no_worker(spawn
     os.kill(s.proc.pid, signal.SIGKILL)
     s.proc.wait(timeout=20)
     eventually(lambda: not any(alive(p) for p in children), "every worker to end with the server")
+
+
+def test_idle_workers_and_the_spare_end_after_the_session_ttl(spawn):
+    s = spawn("--isolation", "process", "--session-ttl", "0.5")
+    s.initialize()
+    pid = int(ok(s, "import os\nos.getpid()", session_id="idle", persistent=True)["result"])
+    eventually(lambda: not alive(pid), "the idle session's worker to end")
+    assert "idle" not in sessions(s)
+    eventually(lambda: not proc_children(s.proc.pid), "the spare to end too, with no session left")
+    # A new session still starts (a worker is started for it).
+    assert ok(s, "1 + 1", session_id="again", persistent=True)["result"] == "2"
+
+
+@pytest.mark.skipif(SANITIZED, reason="--memory-limit cannot work under AddressSanitizer (its shadow memory)")
+def test_memory_limit_applies_to_each_worker_on_its_own(spawn):
+    s = spawn("--isolation", "process", "--memory-limit", "400")
+    s.initialize()
+    ok(s, "keep = 'still here'", session_id="bystander", persistent=True)
+    limits = ok(s, "open('/proc/self/limits').read()", session_id="hog", persistent=True)["result"]
+    assert str(400 * 1024 * 1024) in limits, limits
+    hog = run(s, "x = bytearray(600 * 1024 ** 2)", session_id="hog", persistent=True)
+    assert is_error(hog) and structured(hog)["error"]["type"] == "MemoryError", hog
+    # Two workers may each use most of their own limit: it is not shared.
+    ok(s, "a = bytearray(250 * 1024 ** 2)", session_id="hog", persistent=True)
+    ok(s, "b = bytearray(250 * 1024 ** 2)", session_id="bystander", persistent=True)
+    assert ok(s, "keep", session_id="bystander", persistent=True)["result"] == "'still here'"
+    assert "losses" not in sessions(s)["hog"]
