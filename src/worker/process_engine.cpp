@@ -109,7 +109,7 @@ ProcessEngine::~ProcessEngine() {
         std::lock_guard lock(mutex_);
         stopping_ = true;
         for (auto& [_, s] : sessions_)
-            if (s->worker) s->worker->kill("the server is shutting down");
+            if (s->worker) std::move(s->worker)->kill("the server is shutting down");
         if (spare_) spare_->kill("the server is shutting down");
     }
     changed_.notify_all();
@@ -187,6 +187,7 @@ std::shared_ptr<WorkerProcess> ProcessEngine::worker_for(Session& session) {
     {
         std::lock_guard lock(mutex_);
         if (session.worker && !session.worker->exited()) return session.worker;
+        if (session.worker) lose_locked(session, "its worker process ended while the session was idle");
         spare_wanted_ = true;
         worker = std::move(spare_);
     }
@@ -363,6 +364,10 @@ void ProcessEngine::run(Session& session, const std::shared_ptr<Job>& job) {
     request.timeout = remaining;
     worker->execute(job->x, request);
     if (cancelled) worker->cancel(job->x);
+    if (worker->exited()) {  // it ended before on_worker_exit could see this job bound to it
+        std::lock_guard lock(job->mutex);
+        if (job->gone.empty()) job->gone = "its worker process ended before the code could start";
+    }
     ExecOutcome outcome = wait_for_answer(session, *job, worker);
     worker->unbind(job->x);
     answer(*job, std::move(outcome));

@@ -156,10 +156,10 @@ void WorkerProcess::start(const std::shared_ptr<WorkerProcess>& self, DoneHandle
     on_done_ = std::move(on_done);
     int err_fd = child_.take_stderr();
     std::thread([self, err_fd] { self->stderr_loop(err_fd); }).detach();
-    std::thread([self, on_exit = std::move(on_exit)] { self->read_loop(nullptr, on_exit); }).detach();
+    std::thread([self, on_exit = std::move(on_exit)] { self->read_loop(on_exit); }).detach();
 }
 
-void WorkerProcess::read_loop(DoneHandler, ExitHandler on_exit) {
+void WorkerProcess::read_loop(const ExitHandler& on_exit) {
     transport_.run(peer_);
     peer_.close("the worker process ended");
     std::string why = reap();

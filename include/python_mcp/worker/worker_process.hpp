@@ -85,7 +85,7 @@ private:
     void serve(const pymcp::json& params, jsonrpc::Responder reply,
                std::function<pymcp::json(engine::ExecutionHost&, const pymcp::json&, const CancellationToken&)> work);
     std::shared_ptr<BoundExecution> bound(const pymcp::json& params);
-    void read_loop(DoneHandler on_done, ExitHandler on_exit);
+    void read_loop(const ExitHandler& on_exit);
     void stderr_loop(int fd);
     std::string reap();
 
