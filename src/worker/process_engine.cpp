@@ -109,7 +109,7 @@ ProcessEngine::~ProcessEngine() {
         std::lock_guard lock(mutex_);
         stopping_ = true;
         for (auto& [_, s] : sessions_)
-            if (s->worker) std::move(s->worker)->kill("the server is shutting down");
+            if (auto worker = std::move(s->worker)) worker->kill("the server is shutting down");
         if (spare_) spare_->kill("the server is shutting down");
     }
     changed_.notify_all();
@@ -529,8 +529,7 @@ std::optional<size_t> ProcessEngine::clear_session(const std::string& session_id
     auto session = it->second;
     sessions_.erase(it);
     session->cleared = true;
-    if (session->worker)
-        std::move(session->worker)->kill("session '" + session_id + "' was cleared (clear_session)");
+    if (auto worker = std::move(session->worker)) worker->kill("session '" + session_id + "' was cleared (clear_session)");
     // Jobs queued behind are answered by the drain ("cleared before this code ran").
     return session->variables;
 }
