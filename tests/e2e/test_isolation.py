@@ -127,9 +127,11 @@ def test_long_c_sleep_is_killed_after_the_grace(proc_server):
 def test_cancelled_c_sleep_is_killed_and_the_session_lost(proc_server):
     s = proc_server
     pid = set_up_two_sessions(s)
-    rid = s.send_python(code="import ctypes\nprint('sleeping', flush=True)\nctypes.CDLL(None).sleep(3600)",
+    marker = s.work / "sleeping"
+    rid = s.send_python(code=f"import ctypes\nopen({str(marker)!r}, 'w').close()\nctypes.CDLL(None).sleep(3600)",
                         session_id="victim", persistent=True)
-    eventually(lambda: sessions(s)["victim"]["busy"], "the sleep to start")
+    # Cancelled only once the code runs: a cancel that comes first stops it before it starts.
+    eventually(marker.exists, "the sleep to start")
     s.notify("notifications/cancelled", {"requestId": rid, "reason": "test"})
     eventually(lambda: sessions(s)["victim"].get("losses") == 1, "the session to be reported lost")
     assert "cancelled" in sessions(s)["victim"]["lost"]
@@ -150,8 +152,10 @@ def test_interrupt_that_works_keeps_the_session(proc_server):
 def test_restart_session_kills_running_code_and_starts_fresh(proc_server):
     s = proc_server
     pid = set_up_two_sessions(s)
-    rid = s.send_python(code="import ctypes\nctypes.CDLL(None).sleep(3600)", session_id="victim", persistent=True)
-    eventually(lambda: sessions(s)["victim"]["busy"], "the sleep to start")
+    marker = s.work / "sleeping"
+    rid = s.send_python(code=f"import ctypes\nopen({str(marker)!r}, 'w').close()\nctypes.CDLL(None).sleep(3600)",
+                        session_id="victim", persistent=True)
+    eventually(marker.exists, "the sleep to start")
     restarted = s.python("restart_session", session_id="victim")
     assert structured(restarted)["restarted"] is True, restarted
     answer = s.wait_response(rid)
