@@ -4,7 +4,8 @@
    (interleaved round trips, medians and p90 in ms; target: worker <= 2x in-process);
 2. a segfault answered, and a fresh session ready (the next call's answer) after it
    (target <= 200 ms), repeated;
-3. new-session start (first execute of a new session name: takes the warm spare);
+3. new-session start (first execute of a new session name: takes the warm spare), and without a
+   spare (the first process session of a server started with --isolation thread);
 4. N kill/restart cycles (restart_session while idle, then an execute that starts the fresh
    worker), then the server's fds, threads and zombie children, before and after.
 
@@ -110,6 +111,21 @@ def cycles(s, n):
     print(f"  after:  {after}")
 
 
+def cold_starts(n):
+    """The first process session of a server started with --isolation thread: no spare yet."""
+    first = []
+    for _ in range(n):
+        s = McpServer([])
+        s.initialize()
+        try:
+            timed(s, {"code": "1"})  # the server's own Python is up
+            first.append(timed(s, {"code": "1", "session_id": "cold", "persistent": True, "isolation": "process"})[0])
+        finally:
+            s.close()
+            s.cleanup()
+    stats("new session, no spare yet (cold worker start)", first)
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 500
     n_cycles = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -123,6 +139,7 @@ def main():
     finally:
         s.close()
         s.cleanup()
+    cold_starts(5)
 
 
 if __name__ == "__main__":
