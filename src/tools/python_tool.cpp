@@ -252,7 +252,8 @@ const char* const kDescription =
     "in-process with mcp.call(name, params) (no import needed), so it can process data far larger than the "
     "conversation: query, transform and store in code, return only the summary. The value of a trailing "
     "expression is returned. Operations: execute (default), save_script, load_script, list_scripts, "
-    "delete_script, run_script, clear_session, list_sessions, read_output (what background threads printed after "
+    "delete_script, run_script, clear_session, restart_session (isolation 'process' sessions: kills its worker), "
+    "list_sessions, read_output (what background threads printed after "
     "their run), readme (full documentation), and the job operations: code still running after 'wait' seconds (default 50) goes on as a job and the call returns its job_id, to follow with wait_job (start_job, wait_job, cancel_job, list_jobs and the job's state: see the readme). With a progressToken, what the code prints arrives while it runs, as "
     "notifications/progress messages. Arguments are "
     "accepted plain or wrapped as {\"input\": {...}}.";
