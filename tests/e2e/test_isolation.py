@@ -18,6 +18,10 @@ import pytest
 from mcp_pipe import SANITIZED, McpServer, error_text, is_error, ok, run, structured, text_of
 
 GRACE = "0.5"  # --kill-grace: short, so the stuck cases end quickly
+# The sanitizer stage: a deliberate segfault in a worker must end it like in a plain build, not
+# become an ASan report (handle_segv=0 leaves SIGSEGV to the kernel).
+CRASH_ENV = ({"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":handle_segv=0"}
+             if SANITIZED and "ASAN_OPTIONS" in os.environ else {})
 
 
 def proc_children(pid: int) -> dict[int, str]:
@@ -56,7 +60,7 @@ def eventually(predicate, what: str, timeout: float = 20.0):
 
 @pytest.fixture
 def proc_server(spawn) -> McpServer:
-    s = spawn("--isolation", "process", "--kill-grace", GRACE)
+    s = spawn("--isolation", "process", "--kill-grace", GRACE, env=CRASH_ENV)
     s.initialize()
     return s
 
@@ -103,6 +107,27 @@ def test_abort_costs_one_session(proc_server):
     pid = set_up_two_sessions(s)
     result = run(s, "import os\nos.abort()", session_id="victim", persistent=True)
     assert_lost_and_recovered(s, result, pid, ("SIGABRT",))
+
+
+def test_sigkill_as_from_the_oom_killer_costs_one_session(proc_server):
+    s = proc_server
+    pid = set_up_two_sessions(s)
+    result = run(s, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", session_id="victim", persistent=True)
+    assert_lost_and_recovered(s, result, pid, ("SIGKILL",))
+
+
+def test_a_worker_never_writes_to_the_server_stdout(proc_server):
+    s = proc_server
+    # After the run, a thread of it writes straight to fd 1 and fd 2: that goes to the server's
+    # log, never to its stdout (the conftest checks every stdout line of the test).
+    code = ("import os, threading, time\n"
+            "def late():\n    time.sleep(0.2)\n    os.write(1, b'raw stdout from a worker\\n')\n"
+            "    os.write(2, b'raw stderr from a worker\\n')\n"
+            "threading.Thread(target=late).start()\n'started'")
+    ok(s, code, session_id="noisy", persistent=True)
+    eventually(lambda: "raw stderr from a worker" in s.stderr_text(), "the worker's stray bytes in the server's log")
+    eventually(lambda: "raw stdout from a worker" in s.stderr_text(), "the worker's stray stdout in the server's log")
+    assert ok(s, "1", session_id="noisy", persistent=True)["result"] == "1"
 
 
 def test_blocking_read_nobody_writes_is_killed_after_the_grace(proc_server):
@@ -221,7 +246,7 @@ def test_live_output_from_a_worker(proc_server):
 
 
 def test_no_zombie_after_crashes_and_kill_9_of_the_server_leaves_no_worker(spawn):
-    s = spawn("--isolation", "process", "--kill-grace", GRACE)
+    s = spawn("--isolation", "process", "--kill-grace", GRACE, env=CRASH_ENV)
     s.initialize()
     for i in range(3):
         run(s, "import os\nos.abort()", session_id=f"c{i}", persistent=True)

@@ -12,6 +12,10 @@ function sessionsById(result) {
   return Object.fromEntries(result.structuredContent.sessions.map((s) => [s.session_id, s]));
 }
 
+// The sanitizer stage: the deliberate segfault must end its worker as in a plain build, not
+// become an ASan report (handle_segv=0 leaves SIGSEGV to the kernel).
+if (process.env.PYMCP_SANITIZED && process.env.ASAN_OPTIONS) process.env.ASAN_OPTIONS += ':handle_segv=0';
+
 describe('process isolation through the TypeScript SDK client', () => {
   let s;
   before(async () => { s = await connect({ args: ['--isolation', 'process', '--kill-grace', '0.5'] }); });
