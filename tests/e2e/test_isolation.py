@@ -251,6 +251,11 @@ def test_no_zombie_after_crashes_and_kill_9_of_the_server_leaves_no_worker(spawn
     for i in range(3):
         run(s, "import os\nos.abort()", session_id=f"c{i}", persistent=True)
     workers = [int(ok(s, "import os\nos.getpid()", session_id=f"s{i}", persistent=True)["result"]) for i in range(2)]
+    # One of them busy in a C call when the server dies: it must end all the same.
+    marker = s.work / "sleeping"
+    s.send_python(code=f"import ctypes\nopen({str(marker)!r}, 'w').close()\nctypes.CDLL(None).sleep(3600)",
+                  session_id="s0", persistent=True)
+    eventually(marker.exists, "the sleep to start")
     eventually(lambda: all(st != "Z" for st in proc_children(s.proc.pid).values()), "crashed workers to be reaped")
     children = set(proc_children(s.proc.pid))
     assert set(workers) <= children, (workers, children)
@@ -284,3 +289,15 @@ def test_memory_limit_applies_to_each_worker_on_its_own(spawn):
     ok(s, "b = bytearray(250 * 1024 ** 2)", session_id="bystander", persistent=True)
     assert ok(s, "keep", session_id="bystander", persistent=True)["result"] == "'still here'"
     assert "losses" not in sessions(s)["hog"]
+
+
+def test_workers_end_with_a_server_that_exits_normally(spawn):
+    s = spawn("--isolation", "process")
+    s.initialize()
+    for i in range(2):
+        ok(s, "x = 1", session_id=f"s{i}", persistent=True)
+    children = set(proc_children(s.proc.pid))
+    assert len(children) >= 2
+    s.close_stdin()
+    assert s.wait_exit(20) == 0
+    eventually(lambda: not any(alive(p) for p in children), "every worker to end with the server")
