@@ -607,7 +607,8 @@ std::string PythonTool::notes_for(const json& input, const engine::ExecRequest& 
     if (cwd || env) note += std::string(cwd && env ? "'cwd' and 'env' are" : cwd ? "'cwd' is" : "'env' is") + kNotApplied;
     if (!req.persistent && input.contains("session_id") && !input["session_id"].is_null()) {
         auto sessions = engine_.list_sessions();
-        if (std::any_of(sessions.begin(), sessions.end(), [&](const auto& s) { return s.id == req.session_id; }))
+        if (std::any_of(sessions.begin(), sessions.end(),
+                        [&](const auto& s) { return s.id == req.session_id && s.persistent; }))
             note += std::string(note.empty() || note.back() == ' ' ? "" : " ") + "Session '" + req.session_id +
                     "' is a persistent session, but this call ran in a fresh namespace because 'persistent' was not "
                     "true: it did not see the session's variables and nothing it defined was kept. Pass "

@@ -301,3 +301,13 @@ def test_workers_end_with_a_server_that_exits_normally(spawn):
     s.close_stdin()
     assert s.wait_exit(20) == 0
     eventually(lambda: not any(alive(p) for p in children), "every worker to end with the server")
+
+
+def test_fresh_namespace_runs_in_a_worker_get_no_persistent_session_note(proc_server):
+    s = proc_server
+    for _ in range(2):
+        sc = ok(s, "y = 1\ny", session_id="np")
+        assert "note" not in sc, sc  # not "Session 'np' is a persistent session ..."
+    assert sessions(s)["np"]["persistent"] is False
+    ok(s, "z = 1", session_id="np", persistent=True)
+    assert "persistent session" in ok(s, "1", session_id="np")["note"]
