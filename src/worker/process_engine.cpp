@@ -229,7 +229,13 @@ void ProcessEngine::submit(const ExecRequest& request, std::shared_ptr<engine::E
     job->request = request;
     job->host = host ? std::move(host) : std::make_shared<NoHost>();
     job->completion = std::move(done);
-    {
+    // The deadline and the cancel callback first: once queued, the drain may finish the job.
+    std::weak_ptr<Job> weak = job;
+    job->deadline_id = timer_->schedule(job->submitted + request.timeout, [this, weak] {
+        if (auto j = weak.lock()) on_deadline(j);
+    });
+    job->on_cancel = request.cancel.on_cancel([weak] { on_cancelled(weak); });
+    try {
         std::lock_guard lock(mutex_);
         if (stopping_) throw EngineError("the server is shutting down; the code did not run");
         auto session = session_for_locked(request);
@@ -246,32 +252,34 @@ void ProcessEngine::submit(const ExecRequest& request, std::shared_ptr<engine::E
         jobs_[job->x] = job;
         session->queue.push_back(job);
         spare_wanted_ = true;
+    } catch (...) {
+        timer_->cancel(job->deadline_id);
+        job->answered = true;  // the caller answers from the exception
+        throw;
     }
-    std::weak_ptr<Job> weak = job;
-    job->deadline_id = timer_->schedule(job->submitted + request.timeout, [this, weak] {
-        if (auto j = weak.lock()) on_deadline(j);
-    });
-    job->on_cancel = request.cancel.on_cancel([weak] {
-        auto j = weak.lock();
-        if (!j) return;
-        std::shared_ptr<WorkerProcess> worker;
-        bool started;
-        {
-            std::lock_guard lock(j->mutex);
-            j->cancelled = true;
-            j->cancelled_at = Clock::now();
-            started = j->started;
-            j->abandoned = !started;
-            worker = j->worker.lock();
-            j->cv.notify_all();
-        }
-        if (worker) worker->cancel(j->x);
-        // Answered at once, as in-process; the drain goes on waiting to see whether the code stops.
-        ExecOutcome out = error_outcome(ExecOutcome::Status::Cancelled, "Cancelled", "the execution was cancelled");
-        out.still_running = started;
-        answer(*j, std::move(out));
-    });
     want_spare();
+}
+
+// The request's cancellation: answered at once, as in-process; the drain goes on waiting to see
+// whether the code stops (and kills the worker when it does not).
+void ProcessEngine::on_cancelled(const std::weak_ptr<Job>& weak) {
+    auto j = weak.lock();
+    if (!j) return;
+    std::shared_ptr<WorkerProcess> worker;
+    bool started;
+    {
+        std::lock_guard lock(j->mutex);
+        j->cancelled = true;
+        j->cancelled_at = Clock::now();
+        started = j->started;
+        j->abandoned = !started;
+        worker = j->worker.lock();
+        j->cv.notify_all();
+    }
+    if (worker) worker->cancel(j->x);
+    ExecOutcome out = error_outcome(ExecOutcome::Status::Cancelled, "Cancelled", "the execution was cancelled");
+    out.still_running = started;
+    answer(*j, std::move(out));
 }
 
 // A job whose time-out passed before it was sent to its worker: it never runs. (One that was

@@ -81,6 +81,7 @@ private:
     // mutex_ held: kills the session's worker and records the loss.
     void lose_locked(Session& session, const std::string& why);
     void on_deadline(const std::shared_ptr<Job>& job);
+    static void on_cancelled(const std::weak_ptr<Job>& job);
     void expiry_tick();
     static void answer(Job& job, engine::ExecOutcome outcome);
     void spawner_loop();
