@@ -311,3 +311,17 @@ def test_fresh_namespace_runs_in_a_worker_get_no_persistent_session_note(proc_se
     assert sessions(s)["np"]["persistent"] is False
     ok(s, "z = 1", session_id="np", persistent=True)
     assert "persistent session" in ok(s, "1", session_id="np")["note"]
+
+
+def test_jobs_and_read_output_in_a_worker(proc_server):
+    s = proc_server
+    handle = structured(s.python("start_job", code="import time\nfor i in range(3):\n    print(i, flush=True)\n"
+                                                   "    time.sleep(0.05)\n'job done'", session_id="j", persistent=True))
+    done = structured(s.python("wait_job", job_id=handle["job_id"], wait=20))
+    assert done["state"] == "succeeded" and done["result"] == "'job done'" and done["stdout"] == "0\n1\n2\n", done
+    ok(s, "import threading, time\nthreading.Thread(target=lambda: (time.sleep(0.1), print('late'))).start()",
+       session_id="j", persistent=True)
+    eventually(lambda: sessions(s)["j"]["busy"] is False, "the run to end")
+    taken = eventually(lambda: (lambda r: r if r["bytes"] else None)(structured(s.python("read_output", session_id="j"))),
+                       "the background output")
+    assert taken["stdout"] == "late\n", taken
