@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include "python_mcp/jsonrpc/stdio_transport.hpp"
 #include "python_mcp/mcp/server.hpp"
 #include "python_mcp/engine/deferred_engine.hpp"
+#include "python_mcp/engine/isolation_router.hpp"
 #include "python_mcp/python/fd_capture.hpp"
 #include "python_mcp/python/interpreter.hpp"
 #include "python_mcp/python/python_environment.hpp"
@@ -47,6 +49,8 @@
 #include "python_mcp/tools/script_store.hpp"
 #include "python_mcp/tools/sqlite_tool.hpp"
 #include "python_mcp/tools/user_tool.hpp"
+#include "python_mcp/worker/process_engine.hpp"
+#include "python_mcp/worker/worker_main.hpp"
 
 namespace pymcp::embedded {
 extern const char* const kToolReadme;
@@ -304,6 +308,55 @@ void start_watcher(pymcp::mcp::Server& server, Services& services, std::function
     }).detach();
 }
 
+// Process isolation: each worker is this binary with --worker and the options that shape its
+// Python (paths are absolute by now). The worker applies --memory-limit itself, so it starts with
+// the address-space limit the server started with (noted here, before the server lowers its own).
+pymcp::worker::ProcessEngineOptions process_engine_options(const pymcp::app::Options& opt) {
+    pymcp::worker::ProcessEngineOptions o;
+    auto& args = o.launch.args;
+    args = {"--worker", "--log-level", opt.log_level, "--kill-grace", std::to_string(opt.kill_grace.count() / 1000.0)};
+    if (!opt.venv.empty()) args.insert(args.end(), {"--venv", opt.venv.string()});
+    for (const auto& p : opt.python_path) args.insert(args.end(), {"--python-path", p.string()});
+    if (!opt.workdir.empty()) args.insert(args.end(), {"--workdir", opt.workdir.string()});
+    if (!opt.dask_scheduler.empty()) args.insert(args.end(), {"--dask-scheduler", opt.dask_scheduler});
+    if (opt.memory_limit_mb > 0) args.insert(args.end(), {"--memory-limit", std::to_string(opt.memory_limit_mb)});
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_AS, &rl) == 0) o.launch.address_space_limit = std::make_pair(rl.rlim_cur, rl.rlim_max);
+    o.kill_grace = opt.kill_grace;
+    o.max_sessions = opt.max_sessions;
+    o.session_ttl = opt.session_ttl;
+    o.keep_spare = opt.isolation == "process";
+    return o;
+}
+
+// --worker: one session's worker process. Its stdin/stdout are pipes to the server (taken
+// private, like the server's), its stderr goes to the server's log. It ends with the server:
+// the death signal, and _exit when the server's end of the pipe closes.
+int run_worker(const pymcp::app::Options& opt, const pymcp::python::PythonEnvironment& environment) {
+    using namespace pymcp;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() == 1) return 1;  // the server is already gone
+    signal(SIGPIPE, SIG_IGN);
+    ProtocolFds fds = take_protocol_fds();
+    if (auto failed = start_logging_and_capture(fds, opt)) return *failed;
+    limit_malloc_arenas(opt);
+    try {
+        python::start_interpreter();
+        python::apply_python_environment(environment);
+    } catch (const std::exception& e) {
+        spdlog::critical("worker: {}", e.what());
+        return 1;
+    }
+    python::EngineOptions engine_options;
+    engine_options.max_sessions = 1 << 20;  // the server counts sessions
+    engine_options.interrupt_grace = std::min(opt.kill_grace, std::chrono::milliseconds(300));
+    auto* engine = new python::SessionEngine(engine_options);  // lives until _exit
+    apply_memory_limit(opt);
+    worker::serve_worker(fds, *engine, worker::WorkerServeOptions{opt.kill_grace - engine_options.interrupt_grace});
+    python::MainThreadExecutor::instance().run();
+    return 0;
+}
+
 // The interpreter starts on the main thread (run_on_main_thread executions need it), while the
 // reader already serves the protocol. If Python cannot start, the server keeps answering
 // (sqlite, scripts, downstream tools) and Python calls say why. The engine lives for the rest
@@ -312,6 +365,8 @@ void start_python(const pymcp::app::Options& opt, const pymcp::python::PythonEnv
                   Services& services, std::chrono::steady_clock::time_point started) {
     using namespace pymcp;
     static std::unique_ptr<python::SessionEngine> session_engine;
+    static std::unique_ptr<worker::ProcessEngine> process_engine;
+    static std::unique_ptr<engine::IsolationRouter> router;
     try {
         python::start_interpreter();
         python::apply_python_environment(environment);
@@ -319,8 +374,12 @@ void start_python(const pymcp::app::Options& opt, const pymcp::python::PythonEnv
         engine_options.max_sessions = opt.max_sessions;
         engine_options.session_ttl = opt.session_ttl;
         session_engine = std::make_unique<python::SessionEngine>(engine_options);
+        process_engine = std::make_unique<worker::ProcessEngine>(process_engine_options(opt));  // before the limit
         apply_memory_limit(opt);
-        services.engine.ready(*session_engine);
+        router = std::make_unique<engine::IsolationRouter>(
+            *session_engine, *process_engine,
+            opt.isolation == "process" ? engine::Isolation::Process : engine::Isolation::Thread);
+        services.engine.ready(*router);
         spdlog::debug("Python ready {:.1f} ms after start",
                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
     } catch (const std::exception& e) {
@@ -356,6 +415,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "python-mcp: %s\n", e.what());
         return 2;
     }
+    if (opt.worker) return run_worker(opt, python_environment);
 
     install_signal_handlers();
     ProtocolFds fds = take_protocol_fds();

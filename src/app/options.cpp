@@ -146,10 +146,24 @@ std::string parse_http_address(const std::string& text, std::string& host, unsig
     return "";
 }
 
+// --isolation, --kill-grace, and the hidden --worker mode (the server starts its workers with it).
+static void add_isolation_options(CLI::App& app, Options& o, double& kill_grace_s) {
+    app.add_option("--isolation", o.isolation,
+                   "Where sessions run: thread (in the server) or process (each in a worker process of its own, "
+                   "so a crash or stuck C code costs one session); a call's 'isolation' field overrides it")
+        ->check(CLI::IsMember({"thread", "process"}))
+        ->capture_default_str();
+    app.add_option("--kill-grace", kill_grace_s,
+                   "Process isolation: seconds interrupted code gets to stop before its worker is killed")
+        ->check(duration_check(false))
+        ->capture_default_str();
+    app.add_flag("--worker", o.worker, "internal: run as a session's worker process")->group("");
+}
+
 std::variant<Options, int> parse_options(int argc, char** argv) {
     Options o;
     std::string scripts_dir, data_dir, results_dir;
-    double timeout_s = 60, session_ttl_s = 0, downstream_timeout_s = 120, wait_s = 50;
+    double timeout_s = 60, session_ttl_s = 0, downstream_timeout_s = 120, wait_s = 50, kill_grace_s = 2;
     CLI::App app{"python-mcp: an MCP server (stdio) that runs Python in an embedded CPython 3.11 with persistent "
                  "sessions; code calls other MCP tools in-process through the `mcp` module.",
                  "python-mcp"};
@@ -205,6 +219,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         ->capture_default_str();
     add_environment_options(app, o);
     add_schedule_options(app, o);
+    add_isolation_options(app, o, kill_grace_s);
     std::string http_address;
     add_http_options(app, o, http_address);
     try {
@@ -225,6 +240,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     o.wait = seconds_to_ms(wait_s);
     o.session_ttl = seconds_to_ms(session_ttl_s);
     o.downstream_timeout = seconds_to_ms(downstream_timeout_s);
+    o.kill_grace = seconds_to_ms(kill_grace_s);
     auto root = default_data_root();
     o.scripts_dir = scripts_dir.empty() ? root / "python_scripts" : std::filesystem::path(scripts_dir);
     o.data_dir = data_dir.empty() ? root / "databases" : std::filesystem::path(data_dir);

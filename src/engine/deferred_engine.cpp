@@ -79,6 +79,10 @@ std::optional<size_t> DeferredEngine::clear_session(const std::string& session_i
     return wait().clear_session(session_id);
 }
 
+std::optional<size_t> DeferredEngine::restart_session(const std::string& session_id) {
+    return wait().restart_session(session_id);
+}
+
 std::vector<SessionInfo> DeferredEngine::list_sessions() { return wait().list_sessions(); }
 
 std::optional<BackgroundOutput> DeferredEngine::read_output(const std::string& session_id) {

@@ -803,6 +803,11 @@ std::optional<engine::BackgroundOutput> SessionEngine::read_output(const std::st
     return background_->take(session_id);
 }
 
+size_t SessionEngine::unfinished_jobs() {
+    std::lock_guard lock(sessions_mutex_);
+    return running_.size();
+}
+
 void SessionEngine::interrupt_all() {
     std::vector<std::shared_ptr<Job>> jobs;
     {

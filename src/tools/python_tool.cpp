@@ -26,7 +26,9 @@ const char* const kOperations[] = {"execute",    "save_script",   "load_script",
                                    // jobs (issue 13)
                                    "start_job",  "job_status",    "wait_job",      "cancel_job",   "list_jobs",
                                    // schedules (issue 13)
-                                   "schedule_script", "list_schedules", "unschedule"};
+                                   "schedule_script", "list_schedules", "unschedule",
+                                   // process isolation (issue 16)
+                                   "restart_session"};
 
 std::string operation_list() {
     std::string list;
@@ -45,14 +47,14 @@ std::string operation_list() {
 const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFields = {
     {"execute",
      {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "max_images", "max_image_bytes",
-      "cwd", "env", "wait"}},
+      "cwd", "env", "wait", "isolation"}},
     {"run_script",
      {"filename", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "max_images",
-      "max_image_bytes", "args", "argv", "cwd", "env", "wait"}},
+      "max_image_bytes", "args", "argv", "cwd", "env", "wait", "isolation"}},
     // jobs (issue 13): start_job is execute answering with the job handle at once
     {"start_job",
      {"code", "session_id", "persistent", "run_on_main_thread", "timeout", "max_output", "max_images", "max_image_bytes",
-      "cwd", "env"}},
+      "cwd", "env", "isolation"}},
     {"job_status", {"job_id", "since_offset"}},
     {"wait_job", {"job_id", "wait", "since_offset"}},
     {"cancel_job", {"job_id"}},
@@ -66,6 +68,7 @@ const std::map<std::string, std::vector<std::string>, std::less<>> kOperationFie
     {"delete_script", {"filename"}},
     {"list_scripts", {}},
     {"clear_session", {"session_id"}},
+    {"restart_session", {"session_id"}},
     {"list_sessions", {}},
     {"read_output", {"session_id"}},
     {"readme", {}},  // takes any field of the tool: it only returns the documentation
@@ -177,6 +180,7 @@ json input_schema() {
         {"session_id", {{"type", "string"}, {"description", "Session name (default 'default'). With persistent=true its variables survive between calls. read_output: whose background output to read."}}},
         {"persistent", {{"type", "boolean"}, {"description", "Keep variables in the session between calls (default false: a fresh namespace per call)."}}},
         {"run_on_main_thread", {{"type", "boolean"}, {"description", "Run on the process's main thread, for libraries with thread affinity (default false)."}}},
+        {"isolation", {{"type", "string"}, {"enum", {"thread", "process"}}, {"description", "Where a new session runs: 'thread' (in the server) or 'process' (a worker process of its own: a crash or stuck C code then costs this session only, see restart_session). Default: the server's --isolation. A session keeps the mode it was created with."}}},
         {"filename", {{"type", "string"}, {"description", "Script name for save/load/delete/run_script, e.g. 'report.py' ('.py' is added when missing)."}}},
         {"timeout", {{"type", "number"}, {"exclusiveMinimum", 0}, {"description", "Seconds before the code is interrupted (default: the server's --timeout)."}}},
         {"max_output", {{"type", "integer"}, {"minimum", 64}, {"description", "Bytes of stdout and of stderr kept (head and tail) before the middle is cut (default: the server's --max-output)."}}},
@@ -270,7 +274,8 @@ const char* const kDescription =
     "in-process with mcp.call(name, params) (no import needed), so it can process data far larger than the "
     "conversation: query, transform and store in code, return only the summary. The value of a trailing "
     "expression is returned. Operations: execute (default), save_script, load_script, list_scripts, "
-    "delete_script, run_script, clear_session, list_sessions, read_output (what background threads printed after "
+    "delete_script, run_script, clear_session, restart_session (isolation 'process' sessions: kills its worker), "
+    "list_sessions, read_output (what background threads printed after "
     "their run), readme (full documentation), and the job operations: code still running after 'wait' seconds (default 50) goes on as a job and the call returns its job_id, to follow with wait_job (start_job, wait_job, cancel_job, list_jobs and the job's state: see the readme), and schedules: schedule_script runs a saved script every N seconds or on a cron expression, list_schedules shows each one's runs, unschedule stops it. With a progressToken, what the code prints arrives while it runs, as "
     "notifications/progress messages. Arguments are "
     "accepted plain or wrapped as {\"input\": {...}}.";
@@ -486,6 +491,7 @@ json PythonTool::call(const json& arguments, mcp::CallContext& context) {
         return mcp::tool_result(text, r);
     }
     if (op == "read_output") return read_output(input);
+    if (op == "restart_session") return restart_session(input);
     return list_sessions();
 }
 
@@ -513,7 +519,13 @@ json PythonTool::list_sessions() {
                    {"busy", s.busy},
                    {"executions", s.executions},
                    {"persistent", s.persistent},
-                   {"pending_output_bytes", s.pending_output_bytes}};
+                   {"pending_output_bytes", s.pending_output_bytes},
+                   {"isolation", s.isolation}};
+        if (s.losses) {  // process isolation: its worker was lost (and why), its variables with it
+            entry["lost"] = s.lost;
+            entry["losses"] = s.losses;
+        }
+        std::string lost_text = s.losses ? ", lost " + std::to_string(s.losses) + "x, last: " + s.lost : "";
         std::string waiting = s.pending_output_bytes
                                   ? ", " + std::to_string(s.pending_output_bytes) + " bytes of background output waiting (read_output)"
                                   : "";
@@ -521,15 +533,34 @@ json PythonTool::list_sessions() {
             entry["created"] = iso8601_utc(s.created);
             entry["last_used"] = iso8601_utc(s.last_used);
             text += s.id + ": " + std::to_string(s.variables) + " variable(s), " + std::to_string(s.executions) +
-                    " execution(s), last used " + iso8601_utc(s.last_used) + (s.busy ? ", busy" : "") + waiting + "\n";
+                    " execution(s), last used " + iso8601_utc(s.last_used) + (s.busy ? ", busy" : "") +
+                    (s.isolation == "process" ? ", process isolation" : "") + lost_text + waiting + "\n";
         } else {
-            text += s.id + " (no persistent session)" + waiting + "\n";
+            text += s.id + " (no persistent session)" + lost_text + waiting + "\n";
         }
         sessions.push_back(std::move(entry));
     }
     size_t count = sessions.size();
     if (text.empty()) text = "No persistent sessions.";
     return mcp::tool_result(text, json{{"sessions", std::move(sessions)}, {"count", count}});
+}
+
+// Process isolation (issue 16): the session's worker is killed (running code with it) and the
+// next call starts the session fresh. Thread isolation cannot kill code: a clear error.
+json PythonTool::restart_session(const json& input) {
+    std::string id = get_string(input, "session_id").value_or("default");
+    if (id.empty()) id = "default";
+    std::optional<size_t> lost;
+    try {
+        lost = engine_.restart_session(id);
+    } catch (const engine::EngineError& e) {
+        throw ToolError(e.what());
+    }
+    json r{{"restarted", lost.has_value()}, {"session_id", id}, {"variables_lost", lost.value_or(0)}};
+    return mcp::tool_result(lost ? "Restarted session '" + id + "': its worker process was ended (" +
+                                       std::to_string(*lost) + " variable(s) gone); the next call starts it fresh"
+                                 : "There is no session '" + id + "' (nothing to restart)",
+                            r);
 }
 
 json PythonTool::read_output(const json& input) {
@@ -563,6 +594,9 @@ engine::ExecRequest PythonTool::make_request(const json& input, const std::strin
     if (req.session_id.empty()) req.session_id = "default";
     req.persistent = get_bool(input, "persistent").value_or(false);
     req.run_on_main_thread = get_bool(input, "run_on_main_thread").value_or(false);
+    req.isolation = get_string(input, "isolation").value_or("");
+    if (!req.isolation.empty() && req.isolation != "thread" && req.isolation != "process")
+        throw ToolError("'isolation' must be \"thread\" or \"process\", not \"" + quoted_name(req.isolation) + "\"");
     req.timeout = options_.default_timeout;
     if (auto t = get_number(input, "timeout")) {
         if (!(*t > 0) || !std::isfinite(*t)) throw ToolError("'timeout' must be a positive number of seconds");
@@ -609,7 +643,8 @@ std::string PythonTool::notes_for(const json& input, const engine::ExecRequest& 
     if (cwd || env) note += std::string(cwd && env ? "'cwd' and 'env' are" : cwd ? "'cwd' is" : "'env' is") + kNotApplied;
     if (!req.persistent && input.contains("session_id") && !input["session_id"].is_null()) {
         auto sessions = engine_.list_sessions();
-        if (std::any_of(sessions.begin(), sessions.end(), [&](const auto& s) { return s.id == req.session_id; }))
+        if (std::any_of(sessions.begin(), sessions.end(),
+                        [&](const auto& s) { return s.id == req.session_id && s.persistent; }))
             note += std::string(note.empty() || note.back() == ' ' ? "" : " ") + "Session '" + req.session_id +
                     "' is a persistent session, but this call ran in a fresh namespace because 'persistent' was not "
                     "true: it did not see the session's variables and nothing it defined was kept. Pass "

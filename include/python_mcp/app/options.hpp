@@ -33,10 +33,18 @@ struct Options {
     std::string config_file;
     bool expose_downstream = false;
     std::chrono::milliseconds downstream_timeout{120000};
-    size_t memory_limit_mb = 0;
+    size_t memory_limit_mb = 0;  // per process: the server, and each worker process on its own
     // Schedules (issue 13): --no-schedules; --min-schedule-interval (seconds, default 1).
     bool no_schedules = false;
     double min_schedule_interval = 1.0;
+
+    // --isolation: where sessions run unless a call asks otherwise ("thread": in the server;
+    // "process": each in a worker process of its own, see docs/architecture.md).
+    std::string isolation = "thread";
+    // --kill-grace: how long interrupted code in a worker gets to stop before the worker is killed.
+    std::chrono::milliseconds kill_grace{2000};
+    // --worker (hidden): this process is a session's worker, started by the server over pipes.
+    bool worker = false;
 
     // The Python environment (python/python_tool_readme.md "Installed packages", README options).
     // Paths are absolute after parse_options: --workdir changes the current directory at start.

@@ -34,6 +34,7 @@ public:
     bool can_submit() const override;
     void submit(const ExecRequest& request, std::shared_ptr<ExecutionHost> host, Completion done) override;
     std::optional<size_t> clear_session(const std::string& session_id) override;
+    std::optional<size_t> restart_session(const std::string& session_id) override;
     std::vector<SessionInfo> list_sessions() override;
     std::optional<BackgroundOutput> read_output(const std::string& session_id) override;
     void interrupt_all() override;

@@ -43,6 +43,9 @@ struct ExecRequest {
     // The request's own cancellation (the client's notifications/cancelled): the execution is
     // interrupted when it fires, and answered at once.
     CancellationToken cancel;
+    // "thread" (in the server), "process" (a worker process of its own), or "" for the server's
+    // --isolation. Honoured when the session is created; an existing session keeps its mode.
+    std::string isolation;
 };
 
 struct ExecError {
@@ -123,6 +126,11 @@ struct SessionInfo {
     // False for a name that only has background output waiting (fresh-namespace runs).
     bool persistent = true;
     size_t pending_output_bytes = 0;  // background output waiting for read_output
+    std::string isolation = "thread";  // "thread" or "process"
+    // Process isolation: why the session's worker was last lost (killed after a time-out or a
+    // cancel it ignored, crashed, restart_session), "" when never; its variables went with it.
+    std::string lost = "";
+    size_t losses = 0;
 };
 
 // What threads started by code printed after their execution had ended, kept per session name
@@ -162,6 +170,16 @@ public:
     }
     // Interrupts everything running (server shutdown). Returns without waiting.
     virtual void interrupt_all() {}
+    // Ends the session's worker process now (running code is killed, its call answered with an
+    // error) so that the next call starts it fresh. The number of variables it had, or nullopt
+    // when there is no such session. Throws EngineError where sessions cannot be restarted
+    // (thread isolation: code in the server's threads cannot be killed).
+    virtual std::optional<size_t> restart_session(const std::string& session_id) {
+        throw EngineError("restart_session needs process isolation: session '" + session_id +
+                          "' runs in a thread of the server, where running code cannot be killed. Use "
+                          "clear_session to drop its variables, or start sessions with \"isolation\": \"process\" "
+                          "(or the server with --isolation process)");
+    }
 };
 
 }  // namespace pymcp::engine

@@ -66,6 +66,10 @@ public:
 
     // Interrupts everything running (server shutdown).
     void interrupt_all() override;
+    // Jobs submitted and not finished yet, counting code still running after its call was
+    // answered (a time-out or a cancel it ignored): a worker process asks, to know whether its
+    // code stopped.
+    size_t unfinished_jobs();
 
 private:
     struct Session;

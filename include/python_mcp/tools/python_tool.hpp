@@ -93,6 +93,7 @@ private:
     static void bound_structured(mcp::json& result, const engine::ExecRequest& request, OverflowStore* overflow);
     static constexpr size_t kMaxStructuredBytes = 1000 * 1000;  // under the 1 MiB hosts accept, with room for the envelope
     mcp::json read_output(const mcp::json& input);
+    mcp::json restart_session(const mcp::json& input);
     mcp::json list_sessions();
     mcp::json list_scripts();
     mcp::json execute(const mcp::json& input, const std::string& code, const std::string& filename,
