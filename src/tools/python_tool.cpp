@@ -1,5 +1,6 @@
 #include "python_mcp/tools/python_tool.hpp"
 
+#include "python_mcp/support/head_tail.hpp"
 #include "python_mcp/support/json_text.hpp"
 #include "python_mcp/support/paths.hpp"
 #include "python_mcp/support/time_format.hpp"
@@ -160,13 +161,7 @@ std::vector<std::string> script_argv(const json& input, const std::string& path)
 std::string bounded(const std::string& text, size_t limit, bool& cut) {
     if (text.size() <= limit) return text;
     cut = true;
-    const auto boundary = [&](size_t i) {
-        while (i > 0 && i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) --i;
-        return i;
-    };
-    size_t head = boundary(limit / 2);
-    size_t tail = boundary(text.size() - limit / 2);
-    return text.substr(0, head) + "\n... [" + std::to_string(tail - head) + " bytes cut] ...\n" + text.substr(tail);
+    return head_tail(text, limit);
 }
 
 json nullable(const char* type) { return json{{"type", json::array({type, "null"})}}; }

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "python_mcp/support/head_tail.hpp"
 #include "python_mcp/support/paths.hpp"
 #include "python_mcp/tools/cron.hpp"
 #include "python_mcp/tools/tool_call_host.hpp"
@@ -41,18 +42,6 @@ std::string iso_ms(double unix_seconds) {
     char out[64];
     std::snprintf(out, sizeof out, "%s.%03dZ", buf, std::clamp(ms, 0, 999));
     return out;
-}
-
-// Head and tail of `text` within `limit` bytes, cut on UTF-8 boundaries, with a marker between.
-std::string head_tail(const std::string& text, size_t limit) {
-    if (text.size() <= limit) return text;
-    const auto boundary = [&](size_t i) {
-        while (i > 0 && i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) --i;
-        return i;
-    };
-    size_t head = boundary(limit / 2);
-    size_t tail = boundary(text.size() - limit / 2);
-    return text.substr(0, head) + "\n... [" + std::to_string(tail - head) + " bytes cut] ...\n" + text.substr(tail);
 }
 
 const char* status_name(engine::ExecOutcome::Status s) {

@@ -401,6 +401,18 @@ class McpServer:
 
 # --- CallToolResult helpers -----------------------------------------------------------------------
 
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """Polls `condition` until it returns something true, and returns that; fails after `timeout`
+    seconds naming `what`. For state the test cannot be told about (a file, a process list)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.02)
+
+
 def text_of(result: dict) -> str:
     return "\n".join(c.get("text", "") for c in result.get("content", []) if c.get("type") == "text")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from mcp_pipe import DEFAULT_TIMEOUT, is_error, structured, text_of
+from mcp_pipe import DEFAULT_TIMEOUT, is_error, structured, text_of, wait_until
 
 LOOP_3S = "import time\nfor i in range(30):\n    print('tick', i, flush=True)\n    time.sleep(0.1)\n'done'"
 FOREVER = "import time\nprint('looping', flush=True)\nwhile True:\n    time.sleep(0.01)"
@@ -19,14 +19,6 @@ def py(server, operation, timeout=DEFAULT_TIMEOUT, **fields):
     return response["result"]
 
 
-def wait_until(condition, what, timeout=DEFAULT_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 def follow_to_end(server, job_id, timeout=DEFAULT_TIMEOUT * 2):

@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from mcp_pipe import DEFAULT_TIMEOUT, is_error, structured, text_of
+from mcp_pipe import DEFAULT_TIMEOUT, is_error, structured, text_of, wait_until
 
 HERE = Path(__file__).resolve().parent
 EVERYTHING = HERE.parent / "interop" / "node_modules" / ".bin" / "mcp-server-everything"
@@ -54,14 +54,6 @@ def kept_files(server) -> list[Path]:
     return sorted(p for p in results_dir(server).glob("*/*") if p.name != ".lock")
 
 
-def wait_until(condition, what: str, timeout: float = DEFAULT_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
 
 
 def test_big_output_is_linked_and_read_back_byte_exact(server):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from mcp_pipe import DEFAULT_TIMEOUT, is_error, structured, text_of
+from mcp_pipe import wait_until as wait_until_within
 
 FAST = ("--min-schedule-interval", "0.05")
 
@@ -28,13 +29,7 @@ def ok(server, operation, **fields):
 
 
 def wait_until(condition, what, timeout=DEFAULT_TIMEOUT * 2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
+    return wait_until_within(condition, what, timeout)
 
 
 def schedule_of(server, schedule_id):
