@@ -184,3 +184,44 @@ def test_legacy_era_still_sends_requests_to_the_client(spawn):
     response = s.wait_response(call_id)
     assert "resultType" not in response["result"]
     assert structured(response["result"])["stdout"] == "Q? legacy\nlegacy\n"
+
+
+# --- the python tool's wait budget (issue 17's leftover): paused while a question is out ------
+
+def test_a_question_longer_than_the_wait_budget_does_not_turn_the_call_into_a_job(spawn):
+    s = spawn()
+    s.initialize(capabilities=ELICIT)
+    since = s.mark()
+    call_id = s.send_python(code="print(input('Q? '))", wait=1)
+    request = s.wait_server_request("elicitation/create", since=since)
+    time.sleep(2.5)  # the person takes longer than the 1 s budget (the stimulus, not a synchronisation)
+    s.answer(request, {"action": "accept", "content": {"answer": "slow"}})
+    sc = structured(s.wait_response(call_id)["result"])
+    assert "job_id" not in sc, sc
+    assert sc["stdout"] == "Q? slow\nslow\n"
+
+
+def test_the_wait_budget_still_counts_outside_the_question(spawn):
+    s = spawn()
+    s.initialize(capabilities=ELICIT)
+    since = s.mark()
+    code = "import time\nx = input('Q? ')\nwhile True:\n    time.sleep(0.05)"
+    call_id = s.send_python(code=code, wait=1)
+    request = s.wait_server_request("elicitation/create", since=since)
+    s.answer(request, {"action": "accept", "content": {"answer": "go"}})
+    sc = structured(s.wait_response(call_id, timeout=30)["result"])
+    assert sc["state"] == "running" and sc["job_id"], sc
+    s.python("cancel_job", job_id=sc["job_id"])
+
+
+def test_the_budget_pauses_in_the_modern_era_too(spawn):
+    s = spawn()
+    args = python_args("print(input('Q? '))", wait=1)
+    first = call(s, "python", args)["result"]
+    key, _ = only_request(first)
+    time.sleep(2.5)  # the client's user takes longer than the budget
+    final = call(s, "python", args, requestState=first["requestState"],
+                 inputResponses={key: {"action": "accept", "content": {"answer": "late"}}})["result"]
+    sc = structured(final)
+    assert "job_id" not in sc, sc
+    assert sc["stdout"] == "Q? late\nlate\n"
