@@ -108,8 +108,9 @@ std::shared_ptr<InputFlow> InputFlow::start(std::shared_ptr<InputLot> lot, std::
 void InputFlow::open_leg(InputLeg leg) {
     auto live = std::make_shared<std::atomic<bool>>(true);
     CancellationSource call = cancel_;
-    CancelRegistration link = leg.reply.cancellation().on_cancel([live, call, token = leg.reply.cancellation()] {
-        if (live->load()) call.cancel(token.reason());
+    // (The callback must not hold the leg's token: the token's state keeps its callbacks.)
+    CancelRegistration link = leg.reply.cancellation().on_cancel([live, call] {
+        if (live->load()) call.cancel("the client cancelled the call");
     });
     std::lock_guard lock(mutex_);
     if (leg_live_) *leg_live_ = false;

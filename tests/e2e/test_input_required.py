@@ -162,6 +162,33 @@ def test_a_client_that_never_retries_has_its_call_cancelled_and_the_session_free
     assert late["error"]["code"] == -32602
 
 
+def test_cancelling_the_retry_cancels_the_resumed_code(spawn):
+    s = spawn()
+    code = "import time\nx = input('Q? ')\nprint('resumed', flush=True)\ntime.sleep(120)\nprint('never')"
+    args = python_args(code, session_id="ir-cancel", persistent=True)
+    first = call(s, "python", args)["result"]
+    key, _ = only_request(first)
+    since = s.mark()
+    retry_id = s.send_request("tools/call", {
+        "name": "python", "arguments": args, "_meta": meta(), "requestState": first["requestState"],
+        "inputResponses": {key: {"action": "accept", "content": {"answer": "a"}}}})
+    sessions = {"input": {"operation": "list_sessions"}}
+
+    def busy():
+        r = call(s, "python", sessions)["result"]
+        return [x for x in structured(r)["sessions"] if x["session_id"] == "ir-cancel"][0]["busy"]
+
+    assert busy()
+    s.notify("notifications/cancelled", {"requestId": retry_id, "reason": "test"})
+    deadline = time.monotonic() + 60
+    while busy():
+        assert time.monotonic() < deadline, "the resumed code was not interrupted"
+        time.sleep(0.2)  # polling a condition with a deadline
+    # A cancelled request gets no answer (the later list_sessions answers prove the reader moved on).
+    s.expect_silence(lambda m: isinstance(m, dict) and m.get("id") == retry_id, since=since,
+                     what="answer to the cancelled retry")
+
+
 def test_the_user_tool_asks_in_the_modern_era(spawn):
     s = spawn()
     args = {"input": {"operation": "ask", "message": "Pick one"}}
