@@ -45,9 +45,9 @@ json supported_versions() {
     return versions;
 }
 
-// The way back for one request: its notifications on the stream it came in on (HTTP: the
-// response to its POST), log messages at the level its era sets, and requests to the client
-// only in the legacy era (the modern one asks through input_required results, not built yet).
+// The way back for one legacy request: its notifications on the stream it came in on (HTTP: the
+// response to its POST), log messages at the client's level, and requests to the client. (A
+// modern tools/call's channel is its InputFlow.)
 class RequestChannel final : public ClientChannel {
 public:
     RequestChannel(std::shared_ptr<ClientSession> session, StreamId stream, RequestEra era)
@@ -70,9 +70,8 @@ public:
     json request(const std::string& method, json params, std::chrono::milliseconds timeout,
                  const CancellationToken& cancel) override {
         if (era_.modern)
-            throw ClientRequestError("the client speaks protocol 2026-07-28, where a server cannot send it requests "
-                                     "(" + method + " would need an input_required result, which this server does not "
-                                     "implement yet)");
+            throw ClientRequestError("the client speaks protocol 2026-07-28, where " + method +
+                                     " can only be asked through a tools/call's input_required result");
         return session_->request(method, std::move(params), timeout, cancel);
     }
 
@@ -97,7 +96,10 @@ void drop_resource_links(const std::string& version, json& result) {
 }  // namespace
 
 Server::Server(ToolRegistry& registry, ServerOptions options)
-    : registry_(registry), options_(std::move(options)), pool_("request", options_.max_request_threads) {
+    : registry_(registry),
+      options_(std::move(options)),
+      input_lot_(std::make_shared<InputLot>(options_.input_wait)),
+      pool_("request", options_.max_request_threads) {
     registry_subscription_ = registry_.subscribe([this] { announce_tools_changed(); });
 }
 
@@ -378,6 +380,7 @@ void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const 
     if (auto a = params.find("arguments"); a != params.end() && !a->is_null()) arguments = *a;
     if (!arguments.is_object()) throw RpcError(kInvalidParams, "Invalid params: 'arguments' must be an object");
     if (!registry_.is_exposed(name)) throw RpcError(kInvalidParams, "Unknown tool: '" + name + "'");
+    if (era.modern) return on_modern_tools_call(session, era, name, std::move(arguments), params, reply);
     std::optional<TaskRequest> task = task_of(name, params, tasks_for(*session, era));
 
     auto channel = std::make_shared<RequestChannel>(session, reply.stream(), era);
@@ -388,6 +391,31 @@ void Server::on_tools_call(const std::shared_ptr<ClientSession>& session, const 
                          reply.result(finish(era, std::move(result)));
                      },
                      [reply](int code, const std::string& message) { reply.error(code, message); }};
+    registry_.dispatch(ToolCall(name, std::move(arguments), std::move(context), std::move(answer),
+                                [this](std::function<void()> work) { return run_blocking(std::move(work)); }));
+}
+
+// A retry names its parked call by requestState (the tool and arguments must match); anything
+// else starts a call on a new InputFlow, which is its channel, its cancellation, and where its
+// answer goes (to whichever leg is open when it comes).
+void Server::on_modern_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era,
+                                  const std::string& name, json arguments, const json& params,
+                                  const Responder& reply) {
+    InputLeg leg{reply, session, era, progress_token_of(params)};
+    auto state = params.find("requestState");
+    if (state != params.end() && !state->is_null()) {
+        if (!state->is_string()) throw RpcError(kInvalidParams, "Invalid params: 'requestState' must be a string");
+        std::shared_ptr<InputFlow> flow = input_lot_->find(state->get<std::string>());
+        json responses = params.value("inputResponses", json());
+        return flow->resume(state->get<std::string>(), name, arguments, std::move(leg), responses);
+    }
+    if (params.contains("inputResponses") && !params["inputResponses"].is_null())
+        throw RpcError(kInvalidParams, "Invalid params: 'inputResponses' without the 'requestState' they answer");
+    auto flow = InputFlow::start(input_lot_, name, arguments, std::move(leg),
+                                 [this](const RequestEra& e, json result) { return finish(e, std::move(result)); });
+    CallContext context(flow->cancellation(), reply.id(), progress_token_of(params), flow);
+    ToolReply answer{[flow](json result) { flow->complete(std::move(result)); },
+                     [flow](int code, const std::string& message) { flow->reject(code, message); }};
     registry_.dispatch(ToolCall(name, std::move(arguments), std::move(context), std::move(answer),
                                 [this](std::function<void()> work) { return run_blocking(std::move(work)); }));
 }
@@ -479,6 +507,7 @@ std::vector<std::shared_ptr<Server::Connection>> Server::connections() const {
 void Server::begin_shutdown() {
     shutting_down_ = true;
     close_listeners();
+    input_lot_->cancel_all("the server is shutting down");
     for (auto& c : connections()) c->peer().cancel_incoming("the server is shutting down");
 }
 

@@ -925,6 +925,50 @@ bool PythonTool::submit_execute(const mcp::ToolCall& call) {
 
 namespace {
 
+// Who answers the call: the completion (within the budget) or the budget timer (a job handle).
+// The budget pauses while the code waits for the client (a question to the user), as the
+// execution's timeout does: a question must not turn the call into a job. Lock order: mutex
+// before the timer's.
+struct Budget {
+    using Clock = DeadlineTimer::Clock;
+    std::mutex mutex;
+    bool answered = false;  // GUARDED_BY(mutex)
+    uint64_t timer = 0;     // GUARDED_BY(mutex): 0 when none
+    Clock::time_point deadline;           // GUARDED_BY(mutex): moved on by the time spent asking
+    int asking = 0;                       // GUARDED_BY(mutex): questions to the client in progress
+    Clock::time_point ask_began;          // GUARDED_BY(mutex)
+    bool due = false;                     // GUARDED_BY(mutex): the timer came during a question
+    std::function<void()> on_due;         // set once before the timer is armed
+    std::weak_ptr<DeadlineTimer> timers;  // set once before the timer is armed
+    // Claims the answer; true for the one caller that got it.
+    bool claim() {
+        std::lock_guard lock(mutex);
+        return !std::exchange(answered, true);
+    }
+    // The timer came: false while a question is out (it comes again when the last one ends) or
+    // before the moved deadline (re-armed for it); true when the budget is spent.
+    bool spent() {
+        std::lock_guard lock(mutex);
+        if (answered) return false;  // the completion reads `timer` after claiming: leave it alone
+        timer = 0;
+        if (asking > 0) return !(due = true);
+        if (Clock::now() >= deadline) return true;
+        if (auto t = timers.lock()) timer = t->schedule(deadline, on_due);
+        return false;
+    }
+    void begin_ask() {
+        std::lock_guard lock(mutex);
+        if (asking++ == 0) ask_began = Clock::now();
+    }
+    void end_ask() {
+        std::lock_guard lock(mutex);
+        if (--asking > 0) return;
+        deadline += Clock::now() - ask_began;
+        if (std::exchange(due, false) && !answered)
+            if (auto t = timers.lock()) timer = t->schedule(deadline, on_due);
+    }
+};
+
 // The execution's host as a job sees it: what the code prints goes to the job's buffer as well as
 // to the call's host (live output). detach() is called when the call is answered with a job
 // handle: the request is over, so the pending live output is flushed and nothing more is sent
@@ -933,7 +977,8 @@ namespace {
 // leaves after the handle's answer.
 class JobHost final : public engine::ExecutionHost {
 public:
-    JobHost(std::shared_ptr<ToolCallHost> inner, std::shared_ptr<Job> job) : inner_(std::move(inner)), job_(std::move(job)) {}
+    JobHost(std::shared_ptr<ToolCallHost> inner, std::shared_ptr<Job> job, std::weak_ptr<Budget> budget)
+        : inner_(std::move(inner)), job_(std::move(job)), budget_(std::move(budget)) {}
 
     void output(engine::OutputStream stream, std::string_view text) override {
         job_->append(text);
@@ -952,6 +997,11 @@ public:
         return inner_->wait_for_server(server, cancel);
     }
     json ask_client(const std::string& method, json params, const CancellationToken& cancel) override {
+        struct Pause {  // the wait budget stops while the client is asked
+            std::shared_ptr<Budget> budget;
+            explicit Pause(std::shared_ptr<Budget> b) : budget(std::move(b)) { if (budget) budget->begin_ask(); }
+            ~Pause() { if (budget) budget->end_ask(); }
+        } pause(budget_.lock());
         return inner_->ask_client(method, std::move(params), cancel);
     }
     // Before the call's answer: flushes live output; later output and progress are not sent.
@@ -967,20 +1017,9 @@ public:
 private:
     const std::shared_ptr<ToolCallHost> inner_;
     const std::shared_ptr<Job> job_;
+    const std::weak_ptr<Budget> budget_;  // weak: the budget's timer callback holds this host
     std::mutex mutex_;
     bool detached_ = false;  // GUARDED_BY(mutex_)
-};
-
-// Who answers the call: the completion (within the budget) or the budget timer (a job handle).
-struct Budget {
-    std::mutex mutex;
-    bool answered = false;  // GUARDED_BY(mutex)
-    uint64_t timer = 0;     // GUARDED_BY(mutex): 0 when none
-    // Claims the answer; true for the one caller that got it.
-    bool claim() {
-        std::lock_guard lock(mutex);
-        return !std::exchange(answered, true);
-    }
 };
 
 JobState job_state_of(engine::ExecOutcome::Status status) {
@@ -1071,8 +1110,8 @@ std::shared_ptr<Job> PythonTool::start_execution(engine::ExecRequest req, std::s
     req.cancel = cancel.token();
     auto job = std::make_shared<Job>(jobs_->next_id(), req.session_id, req.persistent, req.max_output, cancel);
     if (auto behind = queued_behind_note(req); !behind.empty()) note += (note.empty() ? "" : " ") + behind;
-    auto host = std::make_shared<JobHost>(make_host(context), job);
     auto budget = std::make_shared<Budget>();
+    auto host = std::make_shared<JobHost>(make_host(context), job, budget);
     // A task's status notification goes to the client that made it; plain jobs keep no context.
     std::optional<mcp::CallContext> task_client;
     if (context.task()) {
@@ -1088,6 +1127,15 @@ std::shared_ptr<Job> PythonTool::start_execution(engine::ExecRequest req, std::s
     }
     std::weak_ptr<DeadlineTimer> timer = budget_timer_;
     auto jobs = jobs_;
+    // Weak: the budget keeps this callback, which must not keep the budget (the completion does).
+    budget->on_due = [job, host, weak = std::weak_ptr<Budget>(budget), answer, jobs] {
+        auto budget = weak.lock();
+        if (!budget || !budget->spent() || !budget->claim()) return;
+        jobs->add(job);
+        host->detach();
+        answer(job_report(*job, 0, true));
+    };
+    budget->timers = budget_timer_;
     try {
         engine_.submit(req, host, [req, note, host, job, budget, answer, jobs, timer, task_client,
                                    overflow = options_.overflow](engine::ExecOutcome o) {
@@ -1114,12 +1162,8 @@ std::shared_ptr<Job> PythonTool::start_execution(engine::ExecRequest req, std::s
     }
     std::lock_guard lock(budget->mutex);
     if (budget->answered) return job;  // ended already
-    budget->timer = budget_timer_->schedule(DeadlineTimer::Clock::now() + wait, [job, host, budget, answer, jobs] {
-        if (!budget->claim()) return;
-        jobs->add(job);
-        host->detach();
-        answer(job_report(*job, 0, true));
-    });
+    budget->deadline = DeadlineTimer::Clock::now() + wait;
+    budget->timer = budget_timer_->schedule(budget->deadline, budget->on_due);
     return job;
 }
 

@@ -8,7 +8,9 @@
 // Two eras on every connection: a request whose `_meta` names a protocol version is served
 // statelessly by the 2026-07-28 rules (its own capabilities and log level, `resultType` on every
 // result, no ping or logging/setLevel); any other request follows the legacy revision its
-// connection negotiated with initialize (and is refused before it).
+// connection negotiated with initialize (and is refused before it). A modern tools/call whose
+// code asks the client is answered input_required and parked; its retry resumes it
+// (input_required.hpp), from any connection.
 //
 // Threads: a connection's reading thread runs the handlers, which never wait on a tool: blocking
 // tool work goes to a growing pool of request threads shared by every connection. Answers,
@@ -26,6 +28,7 @@
 
 #include "python_mcp/jsonrpc/peer.hpp"
 #include "python_mcp/mcp/client_session.hpp"
+#include "python_mcp/mcp/input_required.hpp"  // RequestEra
 #include "python_mcp/mcp/protocol_versions.hpp"
 #include "python_mcp/mcp/resource_provider.hpp"
 #include "python_mcp/mcp/task.hpp"
@@ -33,13 +36,6 @@
 #include "python_mcp/support/elastic_pool.hpp"
 
 namespace pymcp::mcp {
-
-// How one request is served: the era its `_meta` chose and, for the modern era, what it declared.
-struct RequestEra {
-    bool modern = false;
-    json capabilities = json::object();
-    int log_rank = -1;  // modern: the request's logLevel; -1: no log messages for it
-};
 
 struct ServerOptions {
     std::string name = "python-mcp";
@@ -57,6 +53,9 @@ struct ServerOptions {
     // Merged into every listed tool's _meta (keys a tool sets itself win), e.g. host hints
     // such as {"anthropic/maxResultSizeChars": N}. Null: nothing added.
     json tool_meta;
+    // 2026-07-28: how long a call parked on an input_required result waits for the client's
+    // retry (a question's own time-out may be shorter); then it is cancelled.
+    std::chrono::milliseconds input_wait{std::chrono::minutes(10)};
 };
 
 class Server {
@@ -123,6 +122,10 @@ private:
     json on_tools_list(const ClientSession& session, const RequestEra& era) const;
     void on_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era, const json& params,
                        const jsonrpc::Responder& reply);
+    // A modern tools/call: a new call on its own InputFlow, or a retry resuming a parked one.
+    void on_modern_tools_call(const std::shared_ptr<ClientSession>& session, const RequestEra& era,
+                              const std::string& name, json arguments, const json& params,
+                              const jsonrpc::Responder& reply);
     void bind_resources(Connection& connection);
     json on_resources_list(const json& params) const;
     json on_resources_read(const json& params) const;
@@ -151,6 +154,7 @@ private:
     std::vector<Listener> listeners_;                     // GUARDED_BY(mutex_)
 
     std::shared_ptr<TaskBackend> tasks_;  // set once before connect(); null: no tasks
+    std::shared_ptr<InputLot> input_lot_;  // 2026-07-28 calls parked on input_required, by requestState
 
     ElasticPool pool_;  // last: its threads join before the members above go away
 };
