@@ -1,12 +1,12 @@
-// Process isolation (issue 16) through the official TypeScript SDK client: a segfault and a C
-// call that never returns each cost their own session only. The call is answered with why, the
+// Process isolation (issue 16) through the official TypeScript SDK client: a segfault, an abort,
+// a blocking read nobody answers and a C call that never returns each cost their own session only. The call is answered with why, the
 // session is reported lost by list_sessions, its next call starts it fresh, and another
 // session's variables survive. Every response is validated by the SDK against the tool's
 // outputSchema. Also prints execute latency in a worker next to in-process (measured, not asserted).
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connect, python, textOf } from './lib/server.mjs';
+import { python, sharedServer, textOf } from './lib/server.mjs';
 
 function sessionsById(result) {
   return Object.fromEntries(result.structuredContent.sessions.map((s) => [s.session_id, s]));
@@ -17,13 +17,7 @@ function sessionsById(result) {
 if (process.env.PYMCP_SANITIZED && process.env.ASAN_OPTIONS) process.env.ASAN_OPTIONS += ':handle_segv=0';
 
 describe('process isolation through the TypeScript SDK client', () => {
-  let s;
-  before(async () => { s = await connect({ args: ['--isolation', 'process', '--kill-grace', '0.5'] }); });
-  after(async () => {
-    const ended = await s.close();
-    assert.deepEqual(s.errors, [], 'the transport saw something that is not JSON-RPC');
-    assert.equal(ended.exitCode, 0, `server ended with ${JSON.stringify(ended)}`);
-  });
+  const s = sharedServer({ args: ['--isolation', 'process', '--kill-grace', '0.5'] });
 
   async function expectLostThenFresh(victim, words) {
     const listed = sessionsById(await python(s.client, { operation: 'list_sessions' }));
@@ -47,6 +41,27 @@ describe('process isolation through the TypeScript SDK client', () => {
     assert.match(textOf(r), /SIGSEGV/);
     assert.equal(r.structuredContent.error.type, 'SessionLost');
     await expectLostThenFresh('crash', 'SIGSEGV');
+  });
+
+  test('os.abort() is answered with SIGABRT and costs one session', { timeout: 120_000 }, async () => {
+    await python(s.client, { code: 'x = 1', session_id: 'aborter', persistent: true });
+    const r = await python(s.client, { code: 'import os\nos.abort()', session_id: 'aborter', persistent: true });
+    assert.equal(r.isError, true);
+    assert.equal(r.structuredContent.error.type, 'SessionLost');
+    assert.match(textOf(r), /SIGABRT/);
+    await expectLostThenFresh('aborter', 'SIGABRT');
+  });
+
+  test('a read from a pipe nobody writes is killed after the grace', { timeout: 120_000 }, async () => {
+    await python(s.client, { code: 'x = 1', session_id: 'reader', persistent: true });
+    const r = await python(s.client, {
+      code: "import os\nr, w = os.pipe()\nprint('reading', flush=True)\nos.read(r, 1)",
+      session_id: 'reader', persistent: true, timeout: 1,
+    });
+    assert.equal(r.isError, true);
+    assert.equal(r.structuredContent.timed_out, true);
+    assert.match(r.structuredContent.stdout, /reading/);
+    await expectLostThenFresh('reader', 'did not stop');
   });
 
   test('a C sleep past its timeout is killed after the grace', { timeout: 120_000 }, async () => {
