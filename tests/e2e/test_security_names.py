@@ -42,6 +42,7 @@ class Box:
         self.server = server
         self.scripts = server.scripts_dir
         self.data = server.data_home / "python-mcp" / "databases"
+        self.results = server.data_home / "python-mcp" / "results"  # overflow files (--results-dir)
         self.outside = server.tmp / "outside"
         (self.outside / "sub").mkdir(parents=True)
         (self.outside / "victim.py").write_text(SECRET)
@@ -51,12 +52,15 @@ class Box:
             db.execute("CREATE TABLE secret (x)")
             db.execute("INSERT INTO secret VALUES (42)")
         db.close()
-        self.scripts.mkdir(parents=True)
-        self.data.mkdir(parents=True)
+        self.scripts.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True)  # the scheduler may have made it already
+        # Made here, not at the first execute, so its parent's mtime does not change under a test.
+        self.results.mkdir(parents=True, exist_ok=True)
 
     def snapshot(self) -> dict[str, tuple]:
-        """Everything under the server's temporary tree except the two folders it may write."""
-        skip = {self.scripts, self.data, self.server.stderr_path}
+        """Everything under the server's temporary tree except the folders it may write: scripts,
+        databases (schedules.sqlite3 too) and the overflow results."""
+        skip = {self.scripts, self.data, self.results, self.server.stderr_path}
         state: dict[str, tuple] = {}
         for top, dirs, files in os.walk(self.server.tmp, followlinks=False):
             here = Path(top)
@@ -82,6 +86,11 @@ class Box:
         assert not (created or deleted or modified), (
             f"{what}: outside the folders, created {created}, deleted {deleted}, modified {modified}")
 
+    def database_files(self) -> list[Path]:
+        """Files in the databases folder, but the server's own schedule store (schedules.sqlite3,
+        its -wal/-shm and .lock), which it opens at start."""
+        return [p for p in self.data.rglob("*") if p.is_file() and not p.name.startswith("schedules.sqlite3")]
+
     def inside(self, folder: Path, path: str | Path) -> bool:
         real = Path(os.path.realpath(path))
         return Path(os.path.realpath(folder)) in real.parents
@@ -106,7 +115,7 @@ class Box:
 def box(spawn) -> Box:
     """A server of its own (for the tests that plant links)."""
     server = spawn()
-    b = Box(server)  # before initialize: the server has not touched anything yet
+    b = Box(server)  # before initialize: the server has touched no more than its data folder
     server.initialize()
     return b
 
@@ -215,7 +224,7 @@ def test_hostile_database_names_are_refused(named_box, name):
     message = assert_refused(box.sql(name), f"database {name!r}")
     assert "database" in message or "'database'" in message, message
     box.assert_unchanged(before, f"database {name!r}")
-    leftovers = [p for p in box.data.rglob("*") if p.is_file()]
+    leftovers = box.database_files()
     assert leftovers == [], f"database {name!r} left {leftovers}"
     # ... also from Python code, through mcp.call
     result = box.server.python("execute", code=f"mcp.call('sqlite', {{'sql': 'SELECT 1', 'database': {name!r}}})")
@@ -281,7 +290,7 @@ def test_names_that_are_not_valid_unicode_are_refused(box):
         assert "error" in response or is_error(response["result"]), response
     box.alive()
     box.assert_unchanged(before, "lone surrogates")
-    assert list(box.scripts.iterdir()) == [] and list(box.data.iterdir()) == []
+    assert list(box.scripts.iterdir()) == [] and box.database_files() == []
 
 
 # --- links planted inside the folders -------------------------------------------------------------
