@@ -190,8 +190,12 @@ protected:
         std::ofstream(dir_ / "fake_server.py") << kFakeServer;
         log_sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_);
         spdlog::default_logger()->sinks().push_back(log_sink_);
+        // The tests read info lines; other files of the unit_tests binary quiet the log.
+        saved_level_ = spdlog::get_level();
+        spdlog::set_level(spdlog::level::info);
     }
     void TearDown() override {
+        spdlog::set_level(saved_level_);
         auto& sinks = spdlog::default_logger()->sinks();
         sinks.erase(std::remove(sinks.begin(), sinks.end(), log_sink_), sinks.end());
         fs::remove_all(dir_);
@@ -218,6 +222,7 @@ protected:
     std::ostringstream log_;
     std::mutex log_mutex_;
     std::shared_ptr<spdlog::sinks::ostream_sink_mt> log_sink_;
+    spdlog::level::level_enum saved_level_ = spdlog::level::info;
 };
 
 }  // namespace
