@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inflateSync } from 'node:zlib';
 
 import { makeHome, python, serverBinary, textOf, sharedServer } from './lib/server.mjs';
+import { decodePng, pngSize } from './lib/png.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PLOT = [
@@ -19,34 +19,6 @@ const PLOT = [
   'plt.show()',
   "print('plotted')",
 ].join('\n');
-
-// Width and height from a PNG's IHDR chunk, after checking the PNG signature.
-function pngSize(bytes) {
-  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
-  assert.equal(bytes.toString('latin1', 12, 16), 'IHDR');
-  return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
-}
-
-// Decodes the image data: the IDAT chunks inflate to one filter byte plus width * channels
-// bytes per row (8-bit RGB or RGBA, as matplotlib writes), and the file ends with IEND.
-function decodePng(bytes) {
-  const [width, height] = pngSize(bytes);
-  const channels = { 2: 3, 6: 4 }[bytes[25]];
-  assert.equal(bytes[24], 8, 'bit depth');
-  assert.ok(channels, `colour type ${bytes[25]}`);
-  const idat = [];
-  let at = 8;
-  let last = '';
-  while (at < bytes.length) {
-    const length = bytes.readUInt32BE(at);
-    last = bytes.toString('latin1', at + 4, at + 8);
-    if (last === 'IDAT') idat.push(bytes.subarray(at + 8, at + 8 + length));
-    at += 12 + length;
-  }
-  assert.equal(last, 'IEND');
-  assert.equal(inflateSync(Buffer.concat(idat)).length, height * (1 + width * channels));
-  return [width, height];
-}
 
 function imagesOf(result) {
   return (result.content ?? []).filter((c) => c.type === 'image');

@@ -9,36 +9,13 @@ import { execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inflateSync } from 'node:zlib';
 
 import { connect, makeHome, python, serverBinary, textOf } from './lib/server.mjs';
+import { decodePng } from './lib/png.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIG = "for i in range(20000):\n    print(f'línea {i:05d} ✓')";
 const BIG_TEXT = Array.from({ length: 20000 }, (_, i) => `línea ${String(i).padStart(5, '0')} ✓\n`).join('');
-
-// Checks the PNG's signature, chunk layout and image data (IDAT inflates to one filter byte plus
-// width * channels bytes per row; 8-bit RGB/RGBA, or 8-bit palette / grey); returns [w, h].
-function decodePng(bytes) {
-  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
-  assert.equal(bytes.toString('latin1', 12, 16), 'IHDR');
-  const [width, height] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
-  const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[bytes[25]];
-  assert.equal(bytes[24], 8, 'bit depth');
-  assert.equal(bytes[28], 0, 'not interlaced');
-  const idat = [];
-  let at = 8;
-  let last = '';
-  while (at < bytes.length) {
-    const length = bytes.readUInt32BE(at);
-    last = bytes.toString('latin1', at + 4, at + 8);
-    if (last === 'IDAT') idat.push(bytes.subarray(at + 8, at + 8 + length));
-    at += 12 + length;
-  }
-  assert.equal(last, 'IEND');
-  assert.equal(inflateSync(Buffer.concat(idat)).length, height * (1 + width * channels));
-  return [width, height];
-}
 
 describe('overflow and downstream images through the TypeScript SDK client', () => {
   let s;
