@@ -149,14 +149,20 @@ def test_long_c_sleep_is_killed_after_the_grace(proc_server):
     assert_lost_and_recovered(s, result, pid, ("did not stop", "killed", "timeout"))
 
 
+def start_c_sleep(s, session_id: str = "victim") -> int:
+    """Sends an hour's C sleep to `session_id` and returns its request id once the sleep runs: a
+    cancel or restart that comes before the code starts stops it before it runs."""
+    marker = s.work / "sleeping"
+    rid = s.send_python(code=f"import ctypes\nopen({str(marker)!r}, 'w').close()\nctypes.CDLL(None).sleep(3600)",
+                        session_id=session_id, persistent=True)
+    eventually(marker.exists, "the sleep to start")
+    return rid
+
+
 def test_cancelled_c_sleep_is_killed_and_the_session_lost(proc_server):
     s = proc_server
     pid = set_up_two_sessions(s)
-    marker = s.work / "sleeping"
-    rid = s.send_python(code=f"import ctypes\nopen({str(marker)!r}, 'w').close()\nctypes.CDLL(None).sleep(3600)",
-                        session_id="victim", persistent=True)
-    # Cancelled only once the code runs: a cancel that comes first stops it before it starts.
-    eventually(marker.exists, "the sleep to start")
+    rid = start_c_sleep(s)
     s.notify("notifications/cancelled", {"requestId": rid, "reason": "test"})
     eventually(lambda: sessions(s)["victim"].get("losses") == 1, "the session to be reported lost")
     assert "cancelled" in sessions(s)["victim"]["lost"]
@@ -177,10 +183,7 @@ def test_interrupt_that_works_keeps_the_session(proc_server):
 def test_restart_session_kills_running_code_and_starts_fresh(proc_server):
     s = proc_server
     pid = set_up_two_sessions(s)
-    marker = s.work / "sleeping"
-    rid = s.send_python(code=f"import ctypes\nopen({str(marker)!r}, 'w').close()\nctypes.CDLL(None).sleep(3600)",
-                        session_id="victim", persistent=True)
-    eventually(marker.exists, "the sleep to start")
+    rid = start_c_sleep(s)
     restarted = s.python("restart_session", session_id="victim")
     assert structured(restarted)["restarted"] is True, restarted
     answer = s.wait_response(rid)
@@ -252,10 +255,7 @@ def test_no_zombie_after_crashes_and_kill_9_of_the_server_leaves_no_worker(spawn
         run(s, "import os\nos.abort()", session_id=f"c{i}", persistent=True)
     workers = [int(ok(s, "import os\nos.getpid()", session_id=f"s{i}", persistent=True)["result"]) for i in range(2)]
     # One of them busy in a C call when the server dies: it must end all the same.
-    marker = s.work / "sleeping"
-    s.send_python(code=f"import ctypes\nopen({str(marker)!r}, 'w').close()\nctypes.CDLL(None).sleep(3600)",
-                  session_id="s0", persistent=True)
-    eventually(marker.exists, "the sleep to start")
+    start_c_sleep(s, "s0")
     eventually(lambda: all(st != "Z" for st in proc_children(s.proc.pid).values()), "crashed workers to be reaped")
     children = set(proc_children(s.proc.pid))
     assert set(workers) <= children, (workers, children)
