@@ -113,10 +113,15 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     engine::Engine& engine;
     ScriptStore& scripts;
     const mcp::ToolRegistry& registry;
-    // Set by start() before the thread exists, then only read.
+    // Set by open() on the scheduler thread (or by start() when schedules are off) before
+    // `opened`; only read after it: the request paths call wait_opened() first.
     std::unique_ptr<ScheduleStore> store;
     std::string unavailable = "schedules are not started yet";
     int lock_fd = -1;
+
+    mutable std::mutex open_mutex;
+    mutable std::condition_variable opened_cv;
+    bool opened = false;  // GUARDED_BY(open_mutex)
 
     mutable std::mutex mutex;
     std::condition_variable wake;
@@ -125,6 +130,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     std::thread thread;
 
     bool take_process_lock();
+    void open();
+    void mark_opened();
+    void wait_opened() const;
     void arm(ScheduleRow row);
     void loop();
     void launch(const ScheduleRow& row, const CancellationToken& cancel);
@@ -298,12 +306,10 @@ Scheduler::Scheduler(SchedulerOptions options, engine::Engine& engine, ScriptSto
 
 Scheduler::~Scheduler() { stop(); }
 
-void Scheduler::start() {
-    Core& c = *core_;
-    if (!c.options.enabled) {
-        c.unavailable = "schedules are off in this server (it was started with --no-schedules)";
-        return;
-    }
+// Opening the store (creating it, a quick_check, marking cut-off runs) and re-arming: on the
+// scheduler thread, so a server's start-up and its first answers never wait for SQLite.
+void Scheduler::Core::open() {
+    Core& c = *this;
     try {
         ensure_directory(c.options.database.parent_path());
     } catch (const std::exception& e) {
@@ -338,7 +344,33 @@ void Scheduler::start() {
         }
     }
     spdlog::info("schedules: {} armed from {}", rows.size(), c.options.database.string());
-    c.thread = std::thread([core = core_] { core->loop(); });
+}
+
+void Scheduler::Core::mark_opened() {
+    {
+        std::lock_guard lock(open_mutex);
+        opened = true;
+    }
+    opened_cv.notify_all();
+}
+
+void Scheduler::Core::wait_opened() const {
+    std::unique_lock lock(open_mutex);
+    opened_cv.wait(lock, [&] { return opened; });
+}
+
+void Scheduler::start() {
+    Core& c = *core_;
+    if (!c.options.enabled) {
+        c.unavailable = "schedules are off in this server (it was started with --no-schedules)";
+        c.mark_opened();
+        return;
+    }
+    c.thread = std::thread([core = core_] {
+        core->open();
+        core->mark_opened();
+        core->loop();  // with nothing armed when schedules are off: it only waits for stop()
+    });
 }
 
 void Scheduler::stop() {
@@ -350,11 +382,15 @@ void Scheduler::stop() {
     if (core_->thread.joinable()) core_->thread.join();
 }
 
-std::string Scheduler::unavailable() const { return core_->unavailable; }
+std::string Scheduler::unavailable() const {
+    core_->wait_opened();
+    return core_->unavailable;
+}
 std::filesystem::path Scheduler::database() const { return core_->options.database; }
 
 ScheduleInfo Scheduler::add(const ScheduleRequest& r) {
     Core& c = *core_;
+    c.wait_opened();
     if (!c.unavailable.empty()) throw ToolError(c.unavailable);
     ScheduleRow row;
     (void)c.scripts.existing_path(r.script);  // ToolError naming the script when there is none
@@ -401,6 +437,7 @@ ScheduleInfo Scheduler::add(const ScheduleRequest& r) {
 
 bool Scheduler::remove(int64_t id) {
     Core& c = *core_;
+    c.wait_opened();
     if (!c.unavailable.empty()) throw ToolError(c.unavailable);
     std::optional<CancellationSource> running;
     {
@@ -427,6 +464,7 @@ bool Scheduler::remove(int64_t id) {
 
 std::vector<ScheduleInfo> Scheduler::list() const {
     Core& c = *core_;
+    c.wait_opened();
     if (!c.unavailable.empty()) throw ToolError(c.unavailable);
     std::vector<ScheduleRow> rows;
     try {
@@ -449,6 +487,8 @@ std::vector<ScheduleInfo> Scheduler::list() const {
 }
 
 std::vector<RunRow> Scheduler::recent_runs(int64_t id, size_t count) const {
+    core_->wait_opened();
+    if (!core_->store) return {};
     try {
         return core_->store->recent_runs(id, count);
     } catch (const ScheduleStoreError& e) {

@@ -10,12 +10,17 @@
 // run goes on are skipped and counted (schedules.skipped); the next run is the first tick after
 // the run ended. Ticks missed while no server ran are not caught up.
 //
-// At most one process runs a data dir's schedules: start() takes an flock on
+// start() returns at once: the scheduler thread opens the store (creating it, checking it, marking
+// runs a dead server cut off), takes the lock below and re-arms the schedules, so start-up never
+// waits for SQLite; add/remove/list wait until that is done.
+//
+// At most one process runs a data dir's schedules: opening takes an flock on
 // <db>.lock (released by the kernel even on kill -9); a second server gets schedules off with
 // the reason, so nothing runs twice across processes either.
 //
 // Threads: the scheduler thread, engine completion threads, request threads (add/remove/list).
-// Lock order: Core::mutex -> nothing (the store's lock is taken only with Core::mutex released).
+// Lock order: Core::mutex -> nothing (the store's lock is taken only with Core::mutex released);
+// Core::open_mutex is a leaf.
 // Engine::submit and the store are called without Core::mutex. Completions hold a shared_ptr to
 // the core, so a completion after stop() is harmless. Throws mcp::ToolError for bad requests.
 
@@ -66,8 +71,8 @@ public:
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
-    // Opens the database, re-arms the stored schedules and starts the thread. Never throws: a
-    // database that cannot be used is logged and leaves schedules off (unavailable() says why).
+    // Starts the thread, which opens the database and re-arms the stored schedules. Never throws:
+    // a database that cannot be used is logged and leaves schedules off (unavailable() says why).
     void start();
     // Ends the thread; runs in flight finish on their own (their rows are closed by them).
     void stop();
